@@ -10,3 +10,83 @@ from __future__ import annotations
 
 class HypofuzzNbError(Exception):
     """Base class of every error that tells the user what to fix."""
+
+
+class CollectionError(HypofuzzNbError):
+    """Collecting tests failed for a reason the user can fix (see the subclasses)."""
+
+
+class NoSuchPath(CollectionError):
+    """A path given to collect from does not exist."""
+
+    def __init__(self, path: str, cwd: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path!r} does not exist (relative paths are taken from {cwd}): pass an "
+            "existing test file or directory, or change to the project's root directory."
+        )
+
+
+class TestImportError(CollectionError):
+    """A test file or conftest.py could not be imported; carries the user's traceback."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, path: str, traceback: str, *, others: int = 0) -> None:
+        self.path = path
+        self.traceback = traceback
+        more = f"\n({others} more file(s) failed to import as well.)" if others else ""
+        super().__init__(
+            f"{path} could not be imported; fix this error in it (or deselect it):\n\n"
+            f"{traceback.rstrip()}{more}"
+        )
+
+
+class NoTestsCollected(CollectionError):
+    """Nothing fuzzable was collected; says what each filter removed."""
+
+    def __init__(self, where: str, counts: dict[str, int], *, detail: str = "") -> None:
+        self.where = where
+        self.counts = dict(counts)
+        removed = ", ".join(f"{reason}: {n}" for reason, n in counts.items() if n)
+        super().__init__(
+            f"no Hypothesis tests to fuzz in {where}"
+            + (f" (removed: {removed})" if removed else " (pytest collected no tests)")
+            + ". Point at files with @given tests, or loosen -k/-m."
+            + (f"\n{detail}" if detail else "")
+        )
+
+
+class PytestUsageError(CollectionError):
+    """pytest rejected its arguments or stopped before collecting (pytest.exit)."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        self.output = output
+        tail = f"\n\npytest said:\n{output.strip()}" if output.strip() else ""
+        super().__init__(f"{message.strip()}; fix the pytest arguments or ini options.{tail}")
+
+
+class DatabasePathIsFile(HypofuzzNbError):
+    """The settings profile's directory database points at something that is not a
+    directory."""
+
+    def __init__(self, path: str, database: object) -> None:
+        self.path = path
+        super().__init__(
+            f"the Hypothesis database in effect, {database!r}, is a directory database, "
+            f"but {path} is a regular file: move that file away or point the settings "
+            "profile's database at a directory."
+        )
+
+
+class FixtureSetupError(HypofuzzNbError):
+    """A pytest fixture of a test failed to set up or tear down; carries the user's
+    traceback (the engine records it as the test's fatal failure)."""
+
+    def __init__(self, nodeid: str, traceback: str, *, when: str = "setup") -> None:
+        self.nodeid = nodeid
+        self.traceback = traceback
+        self.when = when
+        super().__init__(
+            f"a fixture of {nodeid} failed during {when}; fix the fixture:\n\n{traceback.rstrip()}"
+        )

@@ -372,6 +372,9 @@ class Observation:
         obj = dict(obj)
         obj["arguments"] = _decode_nonfinite(obj["arguments"])
         obj["features"] = _decode_nonfinite(obj["features"])
+        # to_json encodes these two as well (json has no non-finite floats): undo it
+        obj["timing"] = _decode_nonfinite(obj["timing"])
+        obj["metadata"] = _decode_nonfinite(obj["metadata"])
         return cls(**obj)
 
     @classmethod

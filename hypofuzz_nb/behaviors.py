@@ -1,0 +1,291 @@
+"""Behaviours: what one input did in the code under test.
+
+A *behaviour* is a hashable token: a branch taken in the code under test, or a
+Hypothesis ``event()`` / ``target()`` feature. A *fingerprint* is the frozenset of
+behaviours of one input.
+
+Branch coverage comes from ``sys.monitoring`` BRANCH events on Python 3.12+
+(BRANCH_LEFT/BRANCH_RIGHT on 3.14) and from ``sys.settrace`` line arcs on 3.11.
+Only the thread that called :meth:`BranchRecorder.start` counts: events from other
+threads are ignored (never disabled), and locations outside the code under test are
+disabled for good, which is what makes coverage nearly free on 3.12+.
+
+"Code under test" is everything except the standard library and the tools doing
+the testing (hypothesis, _pytest/pytest, pluggy, hypofuzz_nb). Installed
+third-party libraries count: users fuzz them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import sysconfig
+import threading
+from collections.abc import Hashable, Mapping
+from types import CodeType
+from typing import Any
+
+__all__ = [
+    "BranchRecorder",
+    "features_behaviors",
+    "is_code_under_test",
+]
+
+_get_ident = threading.get_ident
+
+
+def _tool_dirs() -> tuple[str, ...]:
+    dirs = set()
+    for name in ("stdlib", "platstdlib"):
+        path = sysconfig.get_paths().get(name)
+        if path:
+            dirs.add(os.path.realpath(path) + os.sep)
+            dirs.add(os.path.normpath(path) + os.sep)
+    import _pytest
+    import hypothesis
+    import pluggy
+
+    import hypofuzz_nb
+
+    for module in (hypothesis, _pytest, pluggy, hypofuzz_nb):
+        for path in getattr(module, "__path__", []):
+            dirs.add(os.path.realpath(path) + os.sep)
+            dirs.add(os.path.normpath(path) + os.sep)
+    try:
+        import pytest
+
+        dirs.add(os.path.realpath(pytest.__file__))
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(sorted(dirs))
+
+
+_TOOL_DIRS: tuple[str, ...] | None = None
+_SITE_PACKAGES_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
+
+
+def is_code_under_test(filename: str) -> bool:
+    """Whether code in ``filename`` is code under test (see the module docstring)."""
+    global _TOOL_DIRS
+    if _TOOL_DIRS is None:
+        _TOOL_DIRS = _tool_dirs()
+    if filename.startswith("<frozen") or filename.startswith("<built-in"):
+        return False
+    if filename.startswith("<"):
+        # <string>, notebook cells (<ipython-input-...>): user code.
+        return True
+    if any(filename.startswith(d) for d in _TOOL_DIRS):
+        # the stdlib dir contains site-packages: third-party libraries count.
+        return any(m in filename for m in _SITE_PACKAGES_MARKERS) and not any(
+            filename.startswith(d) for d in _TOOL_DIRS if "-packages" in d
+        )
+    return True
+
+
+class _CodeFilter(dict):
+    """code object -> is it under test; computed once per code object."""
+
+    def __missing__(self, code: CodeType) -> bool:
+        result = is_code_under_test(code.co_filename)
+        self[code] = result
+        return result
+
+
+# --- sys.monitoring (3.12+) -------------------------------------------------------
+
+
+class _Monitor:
+    """One process-wide sys.monitoring tool shared by every recorder.
+
+    Holding the tool is reference counted: the tool id is taken by the first
+    recorder and released (events cleared, callbacks unregistered) by the last.
+    Events are dispatched to the recorder of the current thread, if any.
+    """
+
+    _TOOL_PREFERENCE = (4, 5, 2, 1, 0, 3)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.refcount = 0
+        self.tool_id: int | None = None
+        self.recording: dict[int, set] = {}
+        self.under_test = _CodeFilter()
+        mon = sys.monitoring
+        events = mon.events
+        self.branch_events = [
+            getattr(events, name)
+            for name in ("BRANCH_LEFT", "BRANCH_RIGHT")
+            if hasattr(events, name)
+        ] or [events.BRANCH]
+
+    def _on_branch(self, code: CodeType, offset: int, dest: int) -> Any:
+        if not self.under_test[code]:
+            return sys.monitoring.DISABLE
+        behaviors = self.recording.get(_get_ident())
+        if behaviors is not None:
+            behaviors.add((code, offset, dest))
+        return None
+
+    def _on_start(self, code: CodeType, offset: int) -> Any:
+        if not self.under_test[code]:
+            return sys.monitoring.DISABLE
+        behaviors = self.recording.get(_get_ident())
+        if behaviors is not None:
+            behaviors.add((code, -1, -1))
+        return None
+
+    def acquire(self) -> bool:
+        """Take a reference; False if no sys.monitoring tool id is free."""
+        with self.lock:
+            if self.refcount == 0:
+                mon = sys.monitoring
+                for tool_id in self._TOOL_PREFERENCE:
+                    if mon.get_tool(tool_id) is None:
+                        mon.use_tool_id(tool_id, "hypofuzz_nb")
+                        self.tool_id = tool_id
+                        break
+                else:
+                    return False
+                mask = 0
+                for event in self.branch_events:
+                    mon.register_callback(tool_id, event, self._on_branch)
+                    mask |= event
+                mon.register_callback(tool_id, mon.events.PY_START, self._on_start)
+                mask |= mon.events.PY_START
+                mon.set_events(tool_id, mask)
+            self.refcount += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            if self.refcount == 0:
+                return
+            self.refcount -= 1
+            if self.refcount == 0 and self.tool_id is not None:
+                mon = sys.monitoring
+                mon.set_events(self.tool_id, 0)
+                for event in [*self.branch_events, mon.events.PY_START]:
+                    mon.register_callback(self.tool_id, event, None)
+                mon.free_tool_id(self.tool_id)
+                self.tool_id = None
+
+
+_MONITOR: _Monitor | None = None
+
+
+def _monitor() -> _Monitor:
+    global _MONITOR
+    if _MONITOR is None:
+        _MONITOR = _Monitor()
+    return _MONITOR
+
+
+# --- sys.settrace (3.11) -----------------------------------------------------------
+
+
+class _Tracer:
+    """Line arcs ``(code, previous line, line)`` of the code under test, one thread."""
+
+    def __init__(self, behaviors: set) -> None:
+        self.behaviors = behaviors
+        self.under_test = _CodeFilter()
+
+    def global_trace(self, frame: Any, event: str, arg: Any) -> Any:
+        code = frame.f_code
+        if not self.under_test[code]:
+            return None
+        behaviors = self.behaviors
+        behaviors.add((code, -1, -1))
+        last = frame.f_lineno
+
+        def local_trace(frame: Any, event: str, arg: Any) -> Any:
+            nonlocal last
+            if event == "line":
+                line = frame.f_lineno
+                behaviors.add((code, last, line))
+                last = line
+            return local_trace
+
+        return local_trace
+
+
+class BranchRecorder:
+    """Records the branches that the calling thread takes in the code under test.
+
+    Usage: ``start()`` once in the worker thread, then for each input ``reset()``,
+    run it, ``take()`` the set of branches; ``close()`` at the end (idempotent,
+    releases the sys.monitoring tool id or restores the previous trace function).
+    On 3.12+ without a free tool id, records nothing (``available`` is False).
+    """
+
+    def __init__(self) -> None:
+        self._behaviors: set = set()
+        self._thread: int | None = None
+        self._old_trace: Any = None
+        self._use_monitoring = sys.version_info >= (3, 12)
+        self.available = True
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = _get_ident()
+        if self._use_monitoring:
+            monitor = _monitor()
+            self.available = monitor.acquire()
+            if self.available:
+                monitor.recording[self._thread] = self._behaviors
+        else:
+            self._old_trace = sys.gettrace()
+            sys.settrace(_Tracer(self._behaviors).global_trace)
+
+    def reset(self) -> None:
+        self._behaviors.clear()
+
+    def take(self) -> frozenset:
+        result = frozenset(self._behaviors)
+        self._behaviors.clear()
+        return result
+
+    def close(self) -> None:
+        if self._thread is None:
+            return
+        if self._use_monitoring:
+            if self.available:
+                monitor = _monitor()
+                monitor.recording.pop(self._thread, None)
+                monitor.release()
+        elif _get_ident() == self._thread:
+            sys.settrace(self._old_trace)
+        self._thread = None
+
+    def __enter__(self) -> BranchRecorder:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- Hypothesis features --------------------------------------------------------------
+
+
+def _bucket(value: float) -> Hashable:
+    """Targets are bucketed by sign and power of two, so that improving a target
+    by a factor counts as new behaviour, without every value being new."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    sign = -1 if value < 0 else 1
+    return sign * int(math.log2(abs(value) + 1))
+
+
+def features_behaviors(events: Mapping[str, Any], targets: Mapping[str, float]) -> frozenset:
+    """Behaviours from Hypothesis ``event()`` calls and ``target()`` observations."""
+    out = set()
+    for name, value in events.items():
+        if name == "gave up because":
+            continue
+        out.add(("event", name, value if isinstance(value, (str, int, float)) else str(value)))
+    for label, value in targets.items():
+        out.add(("target", label, _bucket(value)))
+    return frozenset(out)

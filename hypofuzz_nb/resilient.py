@@ -1,0 +1,348 @@
+"""A database wrapper for workers that survives the database going away.
+
+:class:`ResilientDatabase` wraps the example database a worker writes to. Its
+contract:
+
+- ``save`` and ``delete`` never raise because the database is unreachable (Redis
+  down, disk full, read-only disk). A write that fails is kept in memory and
+  retried from one background thread with exponential backoff, in order for each
+  ``(key, value)`` pair, until it succeeds; everything is written once the database
+  is back. While writes are pending, later writes queue behind them.
+- The buffer is bounded by ``max_pending`` but never drops a failure: when it is
+  full, the oldest rolling observations are dropped first, then the oldest
+  reports (the time series thins out, it does not stop), and every other write
+  (failures, corpus, test keys, worker identities) is always kept.
+  :attr:`dropped_writes` counts what was dropped.
+- ``fetch`` reads the inner database; if that raises, :class:`DatabaseReadError`
+  (a :class:`hypofuzz_nb.store.DatabaseUnreachable`) says which database and why.
+  Writes still pending are not visible to ``fetch``.
+- :attr:`unreachable_since` (``time.time()`` of the first failure of the current
+  outage, or ``None``), :attr:`pending_writes` and :attr:`last_error` describe the
+  state for status displays.
+
+Directory databases get two more guarantees, because Hypothesis'
+``DirectoryBasedExampleDatabase`` swallows every ``OSError`` in ``save`` and can
+lose a save when another process deletes the last value of the same key at the
+same moment (``delete`` removes the then-empty key directory, and the concurrent
+save's rename into it fails silently):
+
+- every save is verified after writing (the value's file and the key's entry in the
+  database's key list exist) and repeated a few times if it did not stick; a save
+  that still does not stick is treated as failed (buffered and retried), and its
+  error names the OS error (read-only file system, no space left, ...).
+- our deletes remove only the value's file, never a key directory, so our deletes
+  can never make another writer's save fail.
+
+A ``BackgroundWriteDatabase`` given as ``inner`` is unwrapped: its thread dies on
+the first exception of its inner database, after which every ``fetch`` waits
+forever for writes that will never happen. This class already writes in the
+background when the database fails, so nothing is lost by unwrapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Literal
+
+from hypothesis.database import (
+    BackgroundWriteDatabase,
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+)
+
+from hypofuzz_nb import _compat
+from hypofuzz_nb.store import DatabaseUnreachable
+
+__all__ = ["DatabaseReadError", "DatabaseWriteError", "ResilientDatabase"]
+
+OpT = Literal["save", "delete"]
+
+# Buffer classes, in the order they are dropped when the buffer is full. Anything
+# in _KEEP is never dropped.
+_OBSERVATIONS, _REPORTS, _KEEP = 0, 1, 2
+
+
+def _buffer_class(key: bytes) -> int:
+    if key.endswith(b".hypofuzz.observations"):
+        return _OBSERVATIONS
+    if key.endswith(b".hypofuzz.reports"):
+        return _REPORTS
+    return _KEEP
+
+
+class DatabaseReadError(DatabaseUnreachable):
+    """Reading the database raised; the message names the database and the error."""
+
+
+class DatabaseWriteError(DatabaseUnreachable):
+    """A write did not reach the database. Raised only internally (writes are buffered);
+    kept in :attr:`ResilientDatabase.last_error` for status displays."""
+
+
+class ResilientDatabase(ExampleDatabase):
+    """Buffer and retry writes the inner database refuses; never lose a failure.
+
+    See the module docstring for the full contract. ``max_pending`` bounds the
+    buffer (except for failures, which are always kept); ``max_backoff`` bounds the
+    wait between retries (seconds), so the buffer drains within about that long
+    after the database is back.
+    """
+
+    def __init__(
+        self,
+        inner: ExampleDatabase,
+        *,
+        max_pending: int = 100_000,
+        initial_backoff: float = 0.05,
+        max_backoff: float = 5.0,
+        verify_attempts: int = 5,
+    ) -> None:
+        super().__init__()
+        if isinstance(inner, ResilientDatabase):
+            inner = inner.inner
+        if isinstance(inner, BackgroundWriteDatabase):
+            inner = _compat.resilient_background_write_inner(inner)
+        self.inner: ExampleDatabase = inner
+        self.max_pending = max_pending
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.verify_attempts = max(1, verify_attempts)
+        #: time.time() of the first failed write or read of the current outage, or None.
+        self.unreachable_since: float | None = None
+        #: The last error, as text (never a password: redis-py redacts it in reprs).
+        self.last_error: str | None = None
+        #: Writes dropped from a full buffer (observations and reports only).
+        self.dropped_writes = 0
+        #: Writes that succeeded after having failed at least once.
+        self.recovered_writes = 0
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._seq = 0
+        self._in_flight: tuple[bytes, bytes] | None = None
+        self._pending: tuple[OrderedDict[tuple[bytes, bytes], tuple[OpT, int]], ...] = (
+            OrderedDict(),
+            OrderedDict(),
+            OrderedDict(),
+        )
+
+    def __repr__(self) -> str:
+        return f"ResilientDatabase({self.inner!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResilientDatabase) and self.inner == other.inner
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # Status -------------------------------------------------------------------------
+
+    @property
+    def pending_writes(self) -> int:
+        """Writes waiting to be retried."""
+        with self._lock:
+            return sum(len(p) for p in self._pending)
+
+    # ExampleDatabase ----------------------------------------------------------------
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        try:
+            values = list(self.inner.fetch(key))
+        except Exception as err:
+            self._note_failure(err)
+            raise DatabaseReadError(
+                f"Could not read from the example database {self.inner!r}: "
+                f"{type(err).__name__}: {err}. Check that it is reachable (the Redis server "
+                "running and accepting connections, the directory readable). "
+                f"{self.pending_writes} writes are kept in memory and will be written once it is."
+            ) from err
+        if self.unreachable_since is not None and not self.pending_writes:
+            self.unreachable_since = None
+        return values
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self._write("save", key, value)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self._write("delete", key, value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        if src == dest:
+            self.save(dest, value)
+            return
+        self.delete(src, value)
+        self.save(dest, value)
+
+    def _start_listening(self) -> None:
+        self.inner.add_listener(self._broadcast_change)
+
+    def _stop_listening(self) -> None:
+        self.inner.remove_listener(self._broadcast_change)
+
+    # Flushing -------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every buffered write is written; ``False`` if ``timeout`` ran out first."""
+        self._wake.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._drained:
+            while any(self._pending) or self._in_flight is not None:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._drained.wait(0.1 if remaining is None else min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Try to write everything for up to ``timeout`` seconds, then stop the retry thread.
+
+        Returns ``True`` if nothing is left unwritten. Writes after ``close`` are
+        still attempted directly, and buffered (without a retry thread) if they fail.
+        """
+        flushed = self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, self.max_backoff))
+        return flushed
+
+    # Internals ------------------------------------------------------------------------
+
+    def _write(self, op: OpT, key: bytes, value: bytes) -> None:
+        with self._lock:
+            direct = not any(self._pending) and self._in_flight is None
+            if direct:
+                self._in_flight = (key, value)
+        if direct:
+            try:
+                self._apply(op, key, value)
+            except Exception as err:
+                self._note_failure(err)
+                with self._lock:
+                    self._in_flight = None
+                    self._enqueue(op, key, value)
+                self._ensure_thread()
+            else:
+                with self._lock:
+                    self._in_flight = None
+                    if not any(self._pending):
+                        self.unreachable_since = None
+                    self._drained.notify_all()
+            return
+        with self._lock:
+            self._enqueue(op, key, value)
+        self._ensure_thread()
+
+    def _enqueue(self, op: OpT, key: bytes, value: bytes) -> None:
+        """Buffer one write (caller holds the lock); the latest op on a pair wins."""
+        pending = self._pending[_buffer_class(key)]
+        self._seq += 1
+        pending[(key, value)] = (op, self._seq)
+        pending.move_to_end((key, value))
+        total = sum(len(p) for p in self._pending)
+        for droppable in (self._pending[_OBSERVATIONS], self._pending[_REPORTS]):
+            while total > self.max_pending and droppable:
+                droppable.popitem(last=False)
+                self.dropped_writes += 1
+                total -= 1
+
+    def _apply(self, op: OpT, key: bytes, value: bytes) -> None:
+        db = self.inner
+        if isinstance(db, DirectoryBasedExampleDatabase):
+            if op == "save":
+                self._save_directory(db, key, value)
+            else:
+                _compat.resilient_directory_delete_value(db, key, value)
+            return
+        if op == "save":
+            db.save(key, value)
+        else:
+            db.delete(key, value)
+
+    def _save_directory(self, db: DirectoryBasedExampleDatabase, key: bytes, value: bytes) -> None:
+        for attempt in range(self.verify_attempts):
+            db.save(key, value)
+            if _compat.resilient_directory_has_value(db, key, value):
+                return
+            if attempt:
+                time.sleep(0.001 * 2**attempt)
+        problem = _compat.resilient_directory_probe_write(db, key)
+        raise DatabaseWriteError(
+            f"Could not write to the directory database at {str(db.path)!r}: "
+            + (f"{problem}." if problem else "the value did not stick after repeated attempts.")
+            + " Make the directory writable (or free some disk space); the write is kept in "
+            "memory and retried."
+        )
+
+    def _note_failure(self, err: BaseException) -> None:
+        self.last_error = f"{type(err).__name__}: {err}"
+        if self.unreachable_since is None:
+            self.unreachable_since = time.time()
+
+    def _ensure_thread(self) -> None:
+        # Deliberately does not wake a sleeping retry thread: during an outage every
+        # new write would otherwise cut the backoff short.
+        with self._lock:
+            if self._closed or (self._thread is not None and self._thread.is_alive()):
+                return
+            self._thread = threading.Thread(
+                target=self._retry_loop, name="hypofuzz_nb-resilient-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _next(self) -> tuple[OpT, bytes, bytes, int] | None:
+        """The oldest pending write, most precious class first (caller holds the lock)."""
+        for pending in reversed(self._pending):
+            if pending:
+                (key, value), (op, seq) = next(iter(pending.items()))
+                return op, key, value, seq
+        return None
+
+    def _retry_loop(self) -> None:
+        backoff = self.initial_backoff
+        while True:
+            with self._lock:
+                item = self._next()
+                if item is None:
+                    self._in_flight = None
+                    self._drained.notify_all()
+                    if self.unreachable_since is not None:
+                        self.unreachable_since = None
+                    # Nothing to do: exit; the next failed write starts a new thread.
+                    self._thread = None
+                    return
+                op, key, value, seq = item
+                self._in_flight = (key, value)
+            try:
+                self._apply(op, key, value)
+            except Exception as err:
+                self._note_failure(err)
+                with self._lock:
+                    self._in_flight = None
+                if self._closed:
+                    with self._lock:
+                        self._thread = None
+                    return
+                self._wake.clear()
+                self._wake.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            backoff = self.initial_backoff
+            with self._lock:
+                self._in_flight = None
+                pending = self._pending[_buffer_class(key)]
+                current = pending.get((key, value))
+                if current is not None and current[1] == seq:
+                    del pending[(key, value)]
+                    self.recovered_writes += 1
+                self._drained.notify_all()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._closed = True
+            self._wake.set()

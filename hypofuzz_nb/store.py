@@ -1,0 +1,620 @@
+"""Reading and writing hypofuzz_nb records through any Hypothesis ``ExampleDatabase``.
+
+:class:`Store` is the one place that touches the database. It relies only on the
+three methods every ``ExampleDatabase`` guarantees (``fetch``, ``save`` and
+``delete``), so it works the same over the directory, in-memory, Redis,
+multiplexed, read-only and background-write databases, and over a user's own
+minimal class.
+
+Guarantees:
+
+- Reads are total. A value that does not decode is skipped and counted in
+  :attr:`Store.skipped` (a ``Counter`` by kind of value); it is never raised,
+  never unpickled, never evaluated, and never deleted.
+- A database that raises on ``fetch``, ``save`` or ``delete`` is retried a few
+  times with backoff; if it keeps failing, :class:`DatabaseUnreachable` says
+  which database and why.
+- A read-only store refuses every write with :class:`ReadOnlyStoreError`, and
+  wraps the database in Hypothesis' own ``ReadOnlyDatabase`` as a second guard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import operator
+import os
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    ReadOnlyDatabase,
+)
+
+from hypofuzz_nb import _compat
+from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.records import (
+    FAILURE_STATES,
+    OBSERVATIONS_LIMIT,
+    PHASES,
+    TEST_KEYS_KEY,
+    WORKER_UUIDS_KEY,
+    ChoicesT,
+    FailureStateT,
+    FatalFailure,
+    Observation,
+    Report,
+    WorkerIdentity,
+    corpus_key,
+    corpus_observation_key,
+    decode_choices,
+    failure_observation_key,
+    fatal_failure_key,
+    fixed_key,
+    observations_key,
+    reports_key,
+    secondary_key,
+    value_digest,
+    worker_identity_key,
+)
+
+__all__ = [
+    "DatabasePathError",
+    "DatabaseUnreachable",
+    "ReadOnlyStoreError",
+    "Store",
+    "StoredFailure",
+    "open_database",
+]
+
+T = TypeVar("T")
+
+#: Length of a test key: Hypothesis' ``function_digest`` is a sha384 digest.
+TEST_KEY_LENGTH = 48
+
+# Retries for transient database errors (a Redis failover, a busy network disk):
+# three attempts, sleeping 0.05 s then 0.2 s, bounded well under a second.
+_RETRY_DELAYS = (0.05, 0.2)
+
+
+class DatabaseUnreachable(HypofuzzNbError):
+    """The database raised on every attempt to read or write it."""
+
+
+class ReadOnlyStoreError(HypofuzzNbError):
+    """A write was attempted through a read-only (dashboard-only) store."""
+
+
+class DatabasePathError(HypofuzzNbError):
+    """A database path that does not name a usable directory."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFailure:
+    """One failing input of a test, as stored.
+
+    ``state`` is ``"shrunk"`` (under the test's key ``K``, replayed first by plain
+    pytest), ``"unshrunk"`` (under ``K.secondary``) or ``"fixed"`` (under
+    ``K.fixed``, or an orphaned failure observation whose value Hypothesis
+    deleted from ``K`` because it no longer fails). For an orphaned observation
+    ``choices_bytes`` and ``choices`` are ``None``: only the observation remains.
+    """
+
+    state: FailureStateT
+    choices_bytes: bytes | None
+    choices: ChoicesT | None
+    observation: Observation | None
+
+
+def open_database(path: str | os.PathLike[str]) -> DirectoryBasedExampleDatabase:
+    """A directory database at ``path``, for reading; raises a clear error if unusable.
+
+    A path that is a file or does not exist raises :class:`DatabasePathError`
+    instead of silently reading nothing (Hypothesis' directory database treats
+    both as empty).
+    """
+    p = Path(path)
+    if p.is_file():
+        raise DatabasePathError(
+            f"The database path {str(p)!r} is a file, not a directory. Pass the "
+            "directory of a Hypothesis example database (by default `.hypothesis/examples`)."
+        )
+    if not p.exists():
+        raise DatabasePathError(
+            f"The database path {str(p)!r} does not exist. Pass the directory of a "
+            "Hypothesis example database (by default `.hypothesis/examples`)."
+        )
+    if not p.is_dir():
+        raise DatabasePathError(f"The database path {str(p)!r} is not a directory.")
+    return DirectoryBasedExampleDatabase(p)
+
+
+def _check_directory_databases(database: object, seen: int = 0) -> None:
+    """Raise DatabasePathError for a directory database whose path is a file."""
+    if seen > 20:  # wrappers nested this deep are a cycle, not a real setup
+        return
+    if isinstance(database, DirectoryBasedExampleDatabase) and database.path.is_file():
+        raise DatabasePathError(
+            f"The database path {str(database.path)!r} of {database!r} is a file, not a "
+            "directory: Hypothesis can neither read nor save examples there. Point the "
+            "settings profile's database at a directory (or remove the file)."
+        )
+    for inner in _compat.store_inner_databases(database):
+        _check_directory_databases(inner, seen + 1)
+
+
+def _list_keys(database: object, seen: int = 0) -> set[bytes] | None:
+    """Every key held by ``database`` and the databases it wraps; None if unknowable."""
+    keys = _compat.store_list_keys(database)
+    if keys is not None:
+        return set(keys)
+    inner = _compat.store_inner_databases(database)
+    if not inner or seen > 20:
+        return None
+    result: set[bytes] = set()
+    for db in inner:
+        sub = _list_keys(db, seen + 1)
+        if sub is None:
+            return None
+        result |= sub
+    return result
+
+
+class Store:
+    """Typed, total reads and retried writes of records in one ``ExampleDatabase``.
+
+    ``database`` may be any object with ``fetch``, ``save`` and ``delete``.
+    With ``read_only=True`` every write method raises :class:`ReadOnlyStoreError`
+    and the database is additionally wrapped in ``ReadOnlyDatabase``.
+
+    :attr:`skipped` counts the values every read skipped, by kind (``"report"``,
+    ``"observation"``, ``"choices"``, ``"test_key"``, ...). It only grows.
+    """
+
+    def __init__(self, database: ExampleDatabase, *, read_only: bool = False) -> None:
+        missing = [m for m in ("fetch", "save", "delete") if not callable(getattr(database, m, None))]
+        if missing:
+            raise TypeError(
+                f"{database!r} is not an example database: it has no {', '.join(missing)} "
+                "method. Pass a hypothesis.database.ExampleDatabase (for example "
+                "DirectoryBasedExampleDatabase('.hypothesis/examples'))."
+            )
+        _check_directory_databases(database)
+        self.read_only = read_only
+        self.raw_database = database
+        if read_only and isinstance(database, ExampleDatabase):
+            database = ReadOnlyDatabase(database)
+        self.database = database
+        self.skipped: Counter[str] = Counter()
+        # Rolling observation buffers: per key, the values this store wrote, oldest
+        # first, and how many values of other writers were there when last counted.
+        self._own_observations: dict[bytes, deque[bytes]] = {}
+        self._foreign_observations: dict[bytes, int] = {}
+        self._saves_since_count: dict[bytes, int] = {}
+
+    def __repr__(self) -> str:
+        flag = ", read_only=True" if self.read_only else ""
+        return f"Store({self.raw_database!r}{flag})"
+
+    # Raw access, with retries ---------------------------------------------------
+
+    def _retry(self, what: str, op: Callable[[], T]) -> T:
+        for delay in (*_RETRY_DELAYS, None):
+            try:
+                return op()
+            except HypofuzzNbError:
+                raise
+            except Exception as err:
+                if delay is None:
+                    raise DatabaseUnreachable(
+                        f"Could not {what} the example database {self.raw_database!r}: "
+                        f"{type(err).__name__}: {err}. Check that the database is "
+                        "reachable (a Redis server running and accepting connections, a "
+                        "directory that exists and is writable), then try again."
+                    ) from err
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def fetch(self, key: bytes) -> list[bytes]:
+        """Every value under ``key`` as bytes (non-bytes values are skipped)."""
+        values = self._retry("read from", lambda: self._fetch_list(key))
+        if all(type(v) is bytes for v in values):
+            return values
+        good = [v for v in values if isinstance(v, bytes)]
+        self.skipped["non_bytes"] += len(values) - len(good)
+        return [bytes(v) for v in good]
+
+    def _fetch_list(self, key: bytes) -> list[bytes]:
+        fast = _compat.store_directory_fetch(self.raw_database, key)
+        return list(self.database.fetch(key)) if fast is None else fast
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                f"This store over {self.raw_database!r} is read-only (dashboard only), so it "
+                "cannot write. Open it with read_only=False to run workers."
+            )
+
+    def _save(self, key: bytes, value: bytes) -> None:
+        self._check_writable()
+        self._retry("write to", lambda: self.database.save(key, value))
+
+    def _delete(self, key: bytes, value: bytes) -> None:
+        self._check_writable()
+        self._retry("delete from", lambda: self.database.delete(key, value))
+
+    # Writes --------------------------------------------------------------------------
+
+    def register_test(self, key: bytes) -> None:
+        """List ``key`` under ``hypofuzz.test_keys`` so readers discover the test."""
+        self._save(TEST_KEYS_KEY, key)
+
+    def register_worker(self, identity: WorkerIdentity) -> None:
+        """Record a worker's uuid and its identity (replacing any older identity)."""
+        self._save(WORKER_UUIDS_KEY, identity.uuid.encode("ascii"))
+        key = worker_identity_key(identity.uuid)
+        new = identity.to_bytes()
+        for old in self.fetch(key):
+            if old != new:
+                self._delete(key, old)
+        self._save(key, new)
+
+    def save_report(self, key: bytes, report: Report) -> None:
+        self._save(reports_key(key), report.to_bytes())
+
+    def delete_report(self, key: bytes, report: Report) -> None:
+        """Delete one report (for thinning this worker's own old reports)."""
+        self._delete(reports_key(key), report.to_bytes())
+
+    def save_corpus_entry(self, key: bytes, choices_bytes: bytes, observation: Observation | None) -> None:
+        """Add a covering input and (optionally) its observation, replacing an older one."""
+        self._save(corpus_key(key), choices_bytes)
+        if observation is not None:
+            self._replace_single(corpus_observation_key(key, choices_bytes), observation.to_bytes())
+
+    def delete_corpus_entry(self, key: bytes, choices_bytes: bytes) -> None:
+        """Remove a covering input and its observation."""
+        self._delete(corpus_key(key), choices_bytes)
+        obs_key = corpus_observation_key(key, choices_bytes)
+        for old in self.fetch(obs_key):
+            self._delete(obs_key, old)
+
+    def save_failure(
+        self,
+        key: bytes,
+        state: FailureStateT,
+        choices_bytes: bytes,
+        observation: Observation | None,
+    ) -> None:
+        """Save a failing input where Hypothesis looks for it, with its observation.
+
+        ``"shrunk"`` goes under ``K`` (plain pytest replays it first),
+        ``"unshrunk"`` under ``K.secondary`` and ``"fixed"`` under ``K.fixed``.
+        """
+        if state not in FAILURE_STATES:
+            raise ValueError(f"failure state must be one of {FAILURE_STATES}, not {state!r}")
+        target = {"shrunk": key, "unshrunk": secondary_key(key), "fixed": fixed_key(key)}[state]
+        self._save(target, choices_bytes)
+        if observation is not None:
+            self._replace_single(
+                failure_observation_key(key, state, choices_bytes), observation.to_bytes()
+            )
+
+    def save_fatal_failure(self, key: bytes, fatal: FatalFailure) -> None:
+        """Record that the test could not run at all (replacing an older record)."""
+        self._replace_single(fatal_failure_key(key), fatal.to_bytes())
+
+    def clear_fatal_failure(self, key: bytes) -> None:
+        ff_key = fatal_failure_key(key)
+        for old in self.fetch(ff_key):
+            self._delete(ff_key, old)
+
+    def save_observation(self, key: bytes, observation: Observation) -> None:
+        """Add to the test's rolling observation buffer, deleting only our own oldest.
+
+        This store keeps at most ``OBSERVATIONS_LIMIT`` values under the key counting
+        other writers' values (recounted every 50 saves), but always keeps room for
+        at least a tenth of the limit of its own, so a buffer full of stale values
+        from earlier runs still shows new observations.
+        """
+        self._check_writable()
+        obs_key = observations_key(key)
+        own = self._own_observations.setdefault(obs_key, deque())
+        saves = self._saves_since_count.get(obs_key, 50)
+        if saves >= 50:
+            present = self.fetch(obs_key)
+            mine = set(own)
+            self._foreign_observations[obs_key] = sum(v not in mine for v in present)
+            saves = 0
+        self._saves_since_count[obs_key] = saves + 1
+        value = observation.to_bytes()
+        if value in own:
+            return
+        self._save(obs_key, value)
+        own.append(value)
+        room = max(OBSERVATIONS_LIMIT - self._foreign_observations[obs_key], OBSERVATIONS_LIMIT // 10)
+        while len(own) > room:
+            self._delete(obs_key, own.popleft())
+
+    def _replace_single(self, key: bytes, value: bytes) -> None:
+        """Make ``value`` the one value under ``key``: delete others first, then save."""
+        for old in self.fetch(key):
+            if old != value:
+                self._delete(key, old)
+        self._save(key, value)
+
+    # Reads ------------------------------------------------------------------------------
+
+    def test_keys(self) -> list[bytes]:
+        """The keys of every test ever fuzzed (from ``hypofuzz.test_keys``), sorted."""
+        keys = []
+        for value in self.fetch(TEST_KEYS_KEY):
+            if len(value) == TEST_KEY_LENGTH:
+                keys.append(value)
+            else:
+                self.skipped["test_key"] += 1
+        return sorted(keys)
+
+    def worker_uuids(self) -> list[str]:
+        uuids = []
+        for value in self.fetch(WORKER_UUIDS_KEY):
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                text = ""
+            if text and text.isprintable() and len(text) <= 200:
+                uuids.append(text)
+            else:
+                self.skipped["worker_uuid"] += 1
+        return sorted(uuids)
+
+    def worker_identities(self) -> list[WorkerIdentity]:
+        """The identity of every listed worker that has a readable one."""
+        identities = []
+        for uuid in self.worker_uuids():
+            for value in self.fetch(worker_identity_key(uuid)):
+                identity = WorkerIdentity.from_bytes(value)
+                if identity is None:
+                    self.skipped["worker_identity"] += 1
+                else:
+                    identities.append(identity)
+        return identities
+
+    def report_dicts(self, key: bytes) -> list[dict[str, Any]]:
+        """The test's valid reports as plain dicts with exactly ``Report.FIELDS``.
+
+        This is the fast path for bulk loading: the values are parsed with one
+        ``json.loads`` and validated without building Report objects.
+        """
+        return self.parse_reports(self.fetch(reports_key(key)))
+
+    def parse_reports(self, values: list[bytes]) -> list[dict[str, Any]]:
+        """Valid report dicts among ``values``; invalid ones are counted in ``skipped``."""
+        if not values:
+            return []
+        try:
+            parsed = json.loads(b"[" + b",".join(values) + b"]")
+            if len(parsed) != len(values):  # a value held "1, 2": not one report each
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = [_loads_or_none(v) for v in values]
+        good = [obj for obj in parsed if _valid_report(obj)]
+        if len(good) != len(parsed):
+            self.skipped["report"] += len(parsed) - len(good)
+        return good
+
+    def report_columns(self, values: list[bytes]) -> dict[str, list[Any]]:
+        """The valid reports among ``values`` as columns, one list per field.
+
+        Columns are ``Report.FIELDS`` plus ``inputs`` (the sum of ``status_counts``).
+        Validation is done a column at a time when every value is well formed, and
+        falls back to checking each report (skipping and counting bad ones) when not.
+        """
+        if not values:
+            return {name: [] for name in (*Report.FIELDS, "inputs")}
+        try:
+            parsed = json.loads(b"[" + b",".join(values) + b"]")
+            if len(parsed) != len(values):  # a value held "1, 2": not one report each
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = [_loads_or_none(v) for v in values]
+        columns = _columns_if_all_valid(parsed)
+        if columns is None:
+            good = [obj for obj in parsed if _valid_report(obj)]
+            self.skipped["report"] += len(parsed) - len(good)
+            columns = _columns_if_all_valid(good)
+            assert columns is not None  # every row passed _valid_report
+        return columns
+
+    def reports(self, key: bytes) -> list[Report]:
+        """The test's reports from every worker, in no particular order."""
+        return [Report(**obj) for obj in self.report_dicts(key)]
+
+    def observations(self, key: bytes) -> list[Observation]:
+        """The test's rolling observations, oldest ``run_start`` first."""
+        result = self._observations_under(observations_key(key))
+        return sorted(result, key=lambda o: o.run_start)
+
+    def _observations_under(self, key: bytes) -> list[Observation]:
+        result = []
+        for value in self.fetch(key):
+            obs = Observation.from_bytes(value)
+            if obs is None:
+                self.skipped["observation"] += 1
+            else:
+                result.append(obs)
+        return result
+
+    def _single_observation(self, key: bytes) -> Observation | None:
+        found = self._observations_under(key)
+        # one value is the layout; if a race left two, the latest run wins
+        return max(found, key=lambda o: o.run_start) if found else None
+
+    def _choices(self, key: bytes) -> list[tuple[bytes, ChoicesT]]:
+        entries = []
+        for value in self.fetch(key):
+            choices = decode_choices(value)
+            if choices is None:
+                self.skipped["choices"] += 1
+            else:
+                entries.append((value, choices))
+        return sorted(entries, key=lambda e: (len(e[0]), e[0]))
+
+    def corpus(self, key: bytes) -> list[tuple[bytes, ChoicesT]]:
+        """The covering corpus: (stored bytes, decoded choices), shortest first."""
+        return self._choices(corpus_key(key))
+
+    def corpus_observation(self, key: bytes, value: bytes) -> Observation | None:
+        return self._single_observation(corpus_observation_key(key, value))
+
+    def pareto(self, key: bytes) -> list[tuple[bytes, ChoicesT]]:
+        """Hypothesis' ``target()`` front for the test, to use as seeds."""
+        return self._choices(key + b".pareto")
+
+    def failures(self, key: bytes, *, all_keys: set[bytes] | None = None) -> list[StoredFailure]:
+        """Every failure of the test: shrunk, unshrunk, fixed, in that order.
+
+        Fixed failures are those under ``K.fixed`` plus orphaned failure
+        observations: an observation under ``K.hypofuzz.failures.<state>.<sha1>``
+        whose value is no longer under ``K`` or ``K.secondary``, because plain
+        Hypothesis deleted an input that stopped failing. Orphans can only be
+        found in databases that can list their keys (directory, in-memory, Redis
+        and wrappers of these); pass ``all_keys`` to reuse one listing for many tests.
+        """
+        result: list[StoredFailure] = []
+        current: set[bytes] = set()
+        for state, where in (("shrunk", key), ("unshrunk", secondary_key(key))):
+            for value, choices in self._choices(where):
+                current.add(value_digest(value))
+                obs = self._single_observation(failure_observation_key(key, state, value))
+                result.append(StoredFailure(state, value, choices, obs))
+        for value, choices in self._choices(fixed_key(key)):
+            current.add(value_digest(value))
+            obs = None
+            # HypoFuzz may have moved the failure without renaming its observation
+            for state in ("fixed", "shrunk", "unshrunk"):
+                obs = self._single_observation(failure_observation_key(key, state, value))
+                if obs is not None:
+                    break
+            result.append(StoredFailure("fixed", value, choices, obs))
+        if all_keys is None:
+            all_keys = self.list_keys()
+        prefix = key + b".hypofuzz.failures."
+        orphans = []
+        for candidate in all_keys or ():
+            if not candidate.startswith(prefix) or not candidate.endswith(b".observation"):
+                continue
+            rest = candidate[len(prefix) : -len(b".observation")]
+            state_name, _, digest = rest.partition(b".")
+            if state_name.decode("ascii", "replace") not in FAILURE_STATES or len(digest) != 20:
+                continue
+            if digest in current:
+                continue
+            obs = self._single_observation(candidate)
+            if obs is not None:
+                orphans.append(StoredFailure("fixed", None, None, obs))
+        orphans.sort(key=lambda f: f.observation.run_start if f.observation else 0.0)
+        return result + orphans
+
+    def fatal_failure(self, key: bytes) -> FatalFailure | None:
+        found = []
+        for value in self.fetch(fatal_failure_key(key)):
+            ff = FatalFailure.from_bytes(value)
+            if ff is None:
+                self.skipped["fatal_failure"] += 1
+            else:
+                found.append(ff)
+        return min(found, key=lambda f: (f.nodeid, f.traceback)) if found else None
+
+    def list_keys(self) -> set[bytes] | None:
+        """Every key in the database, or ``None`` if this kind of database cannot list keys."""
+        return self._retry("list the keys of", lambda: _list_keys(self.raw_database))
+
+
+def _loads_or_none(value: bytes) -> Any:
+    try:
+        return json.loads(value)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+_REPORT_FIELDS = frozenset(Report.FIELDS)
+_PHASES = frozenset(PHASES)
+_GET_FIELDS = operator.itemgetter(*Report.FIELDS)
+_NUMBER_TYPES = frozenset({int, float})
+
+
+def _columns_if_all_valid(parsed: list[Any]) -> dict[str, list[Any]] | None:
+    """Columns of ``parsed`` if every item is a valid report, else ``None``.
+
+    The checks are those of :func:`_valid_report`, done per column with C-level
+    iteration (``map``, ``set``) so that validating is cheap next to parsing.
+    """
+    if not parsed:
+        return {name: [] for name in (*Report.FIELDS, "inputs")}
+    if set(map(type, parsed)) != {dict}:
+        return None
+    fields = _REPORT_FIELDS
+    if not all(obj.keys() == fields for obj in parsed):
+        return None
+    columns = dict(zip(Report.FIELDS, map(list, zip(*map(_GET_FIELDS, parsed))), strict=True))
+    counts = columns["status_counts"]
+    since = set(map(type, columns["since_new_behavior"]))
+    if not (
+        set(map(type, columns["database_key"])) == {str}
+        and set(map(type, columns["nodeid"])) == {str}
+        and set(map(type, columns["worker_uuid"])) == {str}
+        and set(map(type, columns["elapsed_time"])) <= _NUMBER_TYPES
+        and set(map(type, columns["timestamp"])) <= _NUMBER_TYPES
+        and set(map(type, columns["behaviors"])) == {int}
+        and set(map(type, columns["fingerprints"])) == {int}
+        and since <= {int, type(None)}
+        and set(columns["phase"]) <= _PHASES
+        and set(map(type, counts)) == {dict}
+        and set(map(type, itertools.chain.from_iterable(map(dict.values, counts)))) <= {int}
+    ):
+        return None
+    columns["inputs"] = list(map(sum, map(dict.values, counts)))
+    return columns
+
+
+def _valid_report(obj: Any) -> bool:
+    """Whether ``obj`` (decoded JSON) is a report HypoFuzz itself would accept.
+
+    Mirrors ``Report.from_json`` (which stays the reference) but is written for
+    speed: exact type checks instead of isinstance where bool must be excluded.
+    Renames ``since_new_branch`` in place, as the old name of ``since_new_behavior``.
+    """
+    if type(obj) is not dict:
+        return False
+    if obj.keys() != _REPORT_FIELDS:
+        if "since_new_branch" in obj and "since_new_behavior" not in obj:
+            obj["since_new_behavior"] = obj.pop("since_new_branch")
+            if obj.keys() != _REPORT_FIELDS:
+                return False
+        else:
+            return False
+    elapsed = type(obj["elapsed_time"])
+    timestamp = type(obj["timestamp"])
+    counts = obj["status_counts"]
+    since = obj["since_new_behavior"]
+    return (
+        type(obj["database_key"]) is str
+        and type(obj["nodeid"]) is str
+        and (elapsed is float or elapsed is int)
+        and (timestamp is float or timestamp is int)
+        and type(obj["worker_uuid"]) is str
+        and type(counts) is dict
+        and all(type(v) is int for v in counts.values())
+        and type(obj["behaviors"]) is int
+        and type(obj["fingerprints"]) is int
+        and (since is None or type(since) is int)
+        and obj["phase"] in _PHASES
+    )
+

@@ -1,0 +1,559 @@
+"""The live dashboard: tests table, progress plot and failure explorer, as ipywidgets.
+
+A :class:`Dashboard` shows what one database holds. One refresher thread per
+dashboard reloads the data when the database reports a change (``add_listener``,
+where the database supports it) or when the poll interval passes, never more
+often than twice a second, and only redraws what changed. Workers never touch
+these widgets: the database is the only channel between them, so a dashboard
+works the same for a worker in this kernel and for workers on other machines.
+
+Where no widget frontend runs (nbconvert HTML, GitHub, a terminal) the dashboard's
+``text/html`` and ``text/plain`` representations show a static summary instead
+of a blank output.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import html
+import math
+import sys
+import threading
+import time
+import traceback as traceback_module
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+from hypothesis.database import ExampleDatabase
+
+from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.failures import Failure, failures
+from hypofuzz_nb.plots import figure_to_png, plot_progress
+
+__all__ = ["Dashboard", "show_dashboard"]
+
+#: The refresher never updates the widgets more often than this (seconds).
+MIN_REFRESH_INTERVAL = 0.5
+
+#: Columns of the tests table: (frame column, header).
+TABLE_COLUMNS = (
+    ("status", "status"),
+    ("inputs", "inputs"),
+    ("behaviors", "behaviours"),
+    ("fingerprints", "fingerprints"),
+    ("inputs_per_s", "inputs/s"),
+    ("since_new_behavior", "since new behaviour"),
+    ("n_failures", "failures"),
+)
+
+_STATUS_COLOURS = {
+    "failed": "#c62828",
+    "fatal": "#6a1b9a",
+    "running": "#2e7d32",
+    "fixed": "#1565c0",
+}
+
+
+def _number(value: Any, *, decimals: int = 0) -> str:
+    if value is None:
+        return ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return html.escape(str(value))
+    if math.isnan(number):
+        return ""
+    return f"{number:,.{decimals}f}"
+
+
+def _cell(column: str, value: Any) -> str:
+    if column == "status":
+        return (
+            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        )
+    return _number(value, decimals=1 if column == "inputs_per_s" else 0)
+
+
+def _sorted_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    if tests.empty or "nodeid" not in tests.columns:
+        return tests
+    failing = tests["n_failures"].fillna(0) if "n_failures" in tests.columns else 0
+    return tests.assign(_failing=failing > 0).sort_values(
+        ["_failing", "nodeid"], ascending=[False, True], kind="stable"
+    )
+
+
+def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozenset()) -> str:
+    """The tests frame as an escaped HTML table; failing tests first, selected rows marked."""
+    if tests.empty:
+        return "<p><i>No tests in this database yet.</i></p>"
+    header = "".join(f"<th>{html.escape(title)}</th>" for _, title in TABLE_COLUMNS)
+    rows = []
+    for row in _sorted_tests(tests).to_dict("records"):
+        nodeid = str(row.get("nodeid", ""))
+        cells = []
+        for column, _ in TABLE_COLUMNS:
+            text = html.escape(_cell(column, row.get(column)))
+            if column == "status":
+                colour = _STATUS_COLOURS.get(text, "inherit")
+                text = f'<span style="color:{colour};font-weight:bold">{text}</span>'
+            cells.append(f'<td style="text-align:right;padding:0 .6em">{text}</td>')
+        marker = "&#9656; " if nodeid in selected else ""
+        style = ' style="background:#fff8e1"' if nodeid in selected else ""
+        rows.append(
+            f'<tr{style}><td style="text-align:left;font-family:monospace">{marker}'
+            f"{html.escape(nodeid)}</td>{''.join(cells)}</tr>"
+        )
+    return (
+        '<table class="hypofuzz-nb-tests" style="border-collapse:collapse">'
+        f'<thead><tr><th style="text-align:left">test</th>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def tests_table_text(tests: pd.DataFrame) -> str:
+    """The tests frame as fixed-width text for terminals."""
+    if tests.empty:
+        return "No tests in this database yet."
+    lines = []
+    for row in _sorted_tests(tests).to_dict("records"):
+        values = "  ".join(
+            f"{title}={_cell(column, row.get(column))}" for column, title in TABLE_COLUMNS
+        )
+        lines.append(f"  {row.get('nodeid', '')}: {values}")
+    return "\n".join(lines)
+
+
+def _summary_line(data: Any) -> str:
+    tests = data.tests
+    n_tests = len(tests)
+    inputs = int(tests["inputs"].fillna(0).sum()) if n_tests and "inputs" in tests else 0
+    n_failing = (
+        int((tests["n_failures"].fillna(0) > 0).sum()) if n_tests and "n_failures" in tests else 0
+    )
+    return f"{n_tests} test{'s' if n_tests != 1 else ''}, {n_failing} failing, {inputs:,} inputs"
+
+
+def _frame_hash(frame: pd.DataFrame) -> int:
+    # Cells may hold tuples (choices) or dicts, which pandas cannot hash: repr them.
+    hashable = frame.map(lambda v: repr(v) if isinstance(v, (list, tuple, dict, bytes)) else v)
+    return int(pd.util.hash_pandas_object(hashable, index=False).sum())
+
+
+def _data_signature(data: Any) -> tuple:
+    """A cheap fingerprint of the data: equal signatures mean nothing to redraw.
+
+    The tests and failures frames are small (one row per test or failure) and
+    hashed whole; the reports frame can hold hundreds of thousands of rows, and
+    any new report also changes its length or its test's row in ``tests``.
+    """
+    reports = data.reports
+    last = reports["timestamp"].max() if len(reports) and "timestamp" in reports else None
+    return (
+        _frame_hash(data.tests) if len(data.tests) else 0,
+        _frame_hash(data.failures) if len(data.failures) else 0,
+        len(reports),
+        str(last),
+    )
+
+
+def _resolve_source(
+    source: Any, database: ExampleDatabase | None
+) -> tuple[Callable[[], Any], ExampleDatabase | None, bool]:
+    """(loader, database to listen to, live?) for what the user passed."""
+    if source is None or isinstance(source, ExampleDatabase):
+        from hypofuzz_nb.frames import load
+
+        database = source if database is None else database
+        return (lambda: load(source)), database, True
+    if hasattr(source, "tests") and hasattr(source, "reports") and hasattr(source, "failures"):
+        return (lambda: source), database, False
+    inner = getattr(source, "database", None)
+    if isinstance(inner, ExampleDatabase):  # a FuzzSession, or anything else with a database
+        return _resolve_source(inner, database)
+    if callable(source):
+        return source, database, True
+    raise TypeError(
+        "Dashboard needs a Hypothesis ExampleDatabase, the result of hypofuzz_nb.load(), "
+        f"a fuzzing session, or a function returning load()'s result; not {type(source).__name__}"
+    )
+
+
+class Dashboard:
+    """A live view of one database: tests table, progress plot and failures.
+
+    ``source`` is an ``ExampleDatabase`` (``None``: the database of the settings
+    profile in effect), what :func:`hypofuzz_nb.load` returned (a static view), an
+    object with a ``database`` attribute (a fuzzing session), or a function that
+    returns ``load()``'s result. ``database`` names the database to listen to for
+    changes when ``source`` is such a function. ``session`` is the fuzzing session
+    of this kernel, if any: the header then says whether its workers run.
+
+    Guarantees: the constructor loads once, so even a static rendering shows data;
+    afterwards one daemon thread reloads at most once per ``MIN_REFRESH_INTERVAL``
+    (on a change event, or every ``poll_interval`` seconds), so the kernel is never
+    blocked by a slow database; a failing load keeps the last data on screen and
+    says since when the database is unreachable; :meth:`close` stops the thread and
+    the listener.
+    """
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        database: ExampleDatabase | None = None,
+        poll_interval: float = 2.0,
+        live: bool = True,
+        plot_dpi: float = 72,
+        session: Any = None,
+    ) -> None:
+        self._load, self.database, can_be_live = _resolve_source(source, database)
+        self.session = session
+        if not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
+            raise ValueError(
+                f"poll_interval must be a positive number of seconds, not {poll_interval!r}"
+            )
+        self.poll_interval = max(float(poll_interval), MIN_REFRESH_INTERVAL)
+        self.plot_dpi = plot_dpi
+        self.data: Any = None
+        self.failures: list[Failure] = []
+        self.refresh_count = 0
+        self.load_count = 0
+        self.unreachable_since: datetime.datetime | None = None
+        self.last_error: str | None = None
+        self._signature: tuple | None = None
+        self._failures_signature: tuple | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._changed = threading.Event()
+        self._listener: Callable[[Any], None] | None = None
+        self._thread: threading.Thread | None = None
+        self.listening = False
+
+        self._build_widgets()
+        self.refresh()
+        if live and can_be_live:
+            self._start_refresher()
+
+    # -- widgets ---------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.header = widgets.HTML()
+        self.table = widgets.HTML()
+        self.selection = widgets.SelectMultiple(
+            options=[], rows=4, description="Plot only:", layout=widgets.Layout(width="95%")
+        )
+        self.y_toggle = widgets.ToggleButtons(
+            options=[("behaviours", "behaviors"), ("fingerprints", "fingerprints")],
+            value="behaviors",
+        )
+        self.x_toggle = widgets.ToggleButtons(
+            options=[("time", "time"), ("inputs", "inputs")], value="time"
+        )
+        self.log_toggle = widgets.ToggleButtons(
+            options=[("log", True), ("linear", False)], value=True
+        )
+        self.scope_toggle = widgets.ToggleButtons(
+            options=[("all tests", "all"), ("selected", "selected")], value="all"
+        )
+        for toggle in (self.y_toggle, self.x_toggle, self.log_toggle, self.scope_toggle):
+            toggle.style.button_width = "auto"
+            toggle.observe(self._on_plot_option, names="value")
+        self.selection.observe(self._on_selection, names="value")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.failure_box = widgets.VBox()
+        self.failures_header = widgets.HTML()
+        self.widget = widgets.VBox(
+            [
+                self.header,
+                self.table,
+                widgets.HBox([self.y_toggle, self.x_toggle, self.log_toggle, self.scope_toggle]),
+                self.selection,
+                self.image,
+                self.failures_header,
+                self.failure_box,
+            ]
+        )
+        self.widget.add_class("hypofuzz-nb-dashboard")
+
+    def _on_plot_option(self, change: Any) -> None:
+        self._render_plot()
+
+    def _on_selection(self, change: Any) -> None:
+        with self._lock:
+            if self.data is not None:
+                self.table.value = tests_table_html(
+                    self.data.tests, selected=frozenset(self.selection.value)
+                )
+        if self.scope_toggle.value == "selected":
+            self._render_plot()
+
+    def _render_plot(self) -> None:
+        with self._lock:
+            if self.data is None:
+                return
+            tests = None
+            if self.scope_toggle.value == "selected":
+                tests = list(self.selection.value)
+            figure = plot_progress(
+                self.data,
+                y=self.y_toggle.value,
+                x=self.x_toggle.value,
+                log=self.log_toggle.value,
+                tests=tests,
+            )
+            self.image.value = figure_to_png(figure, dpi=self.plot_dpi)
+
+    def _header_html(self) -> str:
+        parts = ["<b>hypofuzz_nb</b>"]
+        if self.data is not None:
+            parts.append(html.escape(_summary_line(self.data)))
+        if self.session is not None:
+            running = bool(getattr(self.session, "running", False))
+            parts.append("workers running" if running else "workers stopped")
+        if self.unreachable_since is not None:
+            since = self.unreachable_since.strftime("%H:%M:%S UTC")
+            parts.append(
+                f'<span style="color:#c62828">database unreachable since {since}: '
+                f"{html.escape(self.last_error or '')}</span>"
+            )
+        elif self.listening:
+            parts.append("live (change events)")
+        elif self._thread is not None:
+            parts.append(f"live (polling every {self.poll_interval:g} s)")
+        return " &middot; ".join(parts)
+
+    def _render_failures(self) -> None:
+        signature = tuple((f.nodeid, f.state, repr(f.choices), f.message) for f in self.failures)
+        if signature == self._failures_signature:
+            return
+        self._failures_signature = signature
+        n = len(self.failures)
+        self.failures_header.value = (
+            f"<h4>Failures ({n})</h4>" if n else "<h4>Failures</h4><p><i>None found.</i></p>"
+        )
+        self.failure_box.children = [self._failure_widget(f) for f in self.failures]
+
+    def _failure_widget(self, failure: Failure) -> widgets.Widget:
+        output = widgets.Output()
+        reproduce = widgets.Button(description="Reproduce", icon="play", tooltip=failure.nodeid)
+        debug = widgets.Button(description="Debug", icon="bug", tooltip=failure.nodeid)
+        reproduce.on_click(lambda _button: self._reproduce(failure, output, debug=False))
+        debug.on_click(lambda _button: self._reproduce(failure, output, debug=True))
+        body = widgets.HTML(failure._repr_html_())
+        box = widgets.VBox([body, widgets.HBox([reproduce, debug]), output])
+        box.add_class("hypofuzz-nb-failure")
+        return box
+
+    @staticmethod
+    def _reproduce(failure: Failure, output: widgets.Output, *, debug: bool) -> None:
+        """Run a failure from a button; the exception lands where ``%debug`` finds it."""
+        output.clear_output()
+        with output:
+            try:
+                failure.reproduce()
+            except HypofuzzNbError as exc:
+                print(exc)
+                return
+            except Exception as exc:
+                _remember_last_exception(exc)
+                ipython = _get_ipython()
+                if debug:
+                    try:
+                        failure_debugger = _post_mortem_debugger()
+                        failure_debugger.reset()
+                        failure_debugger.interaction(None, exc.__traceback__)
+                        return
+                    except Exception:
+                        # No stdin in a widget callback (e.g. a frontend without
+                        # input support): fall through to %debug instructions.
+                        pass
+                if ipython is not None:
+                    ipython.showtraceback((type(exc), exc, exc.__traceback__))
+                else:
+                    traceback_module.print_exception(exc)
+                print("Reproduced. Run %debug in a new cell to inspect the failing frame.")
+
+    # -- refreshing ------------------------------------------------------------------
+
+    def refresh(self) -> bool:
+        """Reload the data now and update what changed; True if anything was redrawn.
+
+        A failing load never raises: it marks the database unreachable and keeps
+        the last data on screen.
+        """
+        try:
+            data = self._load()
+            self.load_count += 1
+        except Exception as exc:
+            with self._lock:
+                if self.unreachable_since is None:
+                    self.unreachable_since = datetime.datetime.now(datetime.UTC)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.header.value = self._header_html()
+            return False
+        signature = _data_signature(data)
+        with self._lock:
+            recovered = self.unreachable_since is not None
+            self.unreachable_since = None
+            self.last_error = None
+            if signature == self._signature and not recovered:
+                return False
+            self._signature = signature
+            self.data = data
+            self.failures = failures(data, database=self.database)
+            nodeids = [str(n) for n in data.tests["nodeid"]] if not data.tests.empty else []
+            if list(self.selection.options) != nodeids:
+                kept = tuple(n for n in self.selection.value if n in nodeids)
+                self.selection.options = nodeids
+                self.selection.value = kept
+            self.header.value = self._header_html()
+            self.table.value = tests_table_html(
+                data.tests, selected=frozenset(self.selection.value)
+            )
+            self._render_plot()
+            self._render_failures()
+            self.refresh_count += 1
+        return True
+
+    def _start_refresher(self) -> None:
+        if self.database is not None:
+            self._listener = self._on_database_change
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    self.database.add_listener(self._listener)
+                    # Databases without change events warn instead of raising.
+                    self.listening = not caught
+                except Exception:
+                    self.listening = False
+            if not self.listening:
+                with contextlib.suppress(Exception):
+                    self.database.remove_listener(self._listener)
+                self._listener = None
+        self._thread = threading.Thread(
+            target=self._refresh_loop, name="hypofuzz-nb-dashboard", daemon=True
+        )
+        self._thread.start()
+        self.header.value = self._header_html()
+
+    def _on_database_change(self, event: Any) -> None:
+        # Called on the database's own thread: only flag the change, never touch widgets.
+        self._changed.set()
+
+    def _refresh_loop(self) -> None:
+        last_load = time.monotonic()
+        while not self._stop.wait(MIN_REFRESH_INTERVAL):
+            due = time.monotonic() - last_load >= self.poll_interval
+            if not (self._changed.is_set() or due):
+                continue
+            self._changed.clear()
+            last_load = time.monotonic()
+            try:
+                self.refresh()
+            except Exception as exc:  # a bug of ours must not kill live updates silently
+                self.last_error = f"refresh failed: {type(exc).__name__}: {exc}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the refresher thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def close(self, *, timeout: float = 2.0) -> None:
+        """Stop live updates and close the widgets. Safe to call more than once."""
+        self._stop.set()
+        if self._listener is not None and self.database is not None:
+            with contextlib.suppress(Exception):
+                self.database.remove_listener(self._listener)
+            self._listener = None
+        self.listening = False
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        _close_tree(self.widget)
+
+    # -- display ---------------------------------------------------------------------
+
+    def display(self) -> Dashboard:
+        """Show the dashboard in the current notebook output; returns ``self``."""
+        from IPython.display import display
+
+        display(self)
+        return self
+
+    def summary_text(self) -> str:
+        """What the dashboard shows, as plain text (terminals, logs)."""
+        if self.data is None:
+            return "hypofuzz_nb dashboard: no data loaded" + (
+                f" (database unreachable: {self.last_error})" if self.last_error else ""
+            )
+        lines = [f"hypofuzz_nb dashboard: {_summary_line(self.data)}"]
+        lines.append(tests_table_text(self.data.tests))
+        if self.failures:
+            lines.append(f"Failures ({len(self.failures)}):")
+            lines.extend(f"  {f.nodeid} [{f.state}]: {f.summary}" for f in self.failures)
+        return "\n".join(lines)
+
+    def summary_html(self) -> str:
+        """What the dashboard shows, as static HTML (nbconvert, GitHub): escaped."""
+        with self._lock:
+            parts = [f"<div class='hypofuzz-nb-summary'><p>{self._header_html()}</p>"]
+            if self.data is not None:
+                parts.append(tests_table_html(self.data.tests))
+                if self.image.value:
+                    encoded = base64.b64encode(self.image.value).decode("ascii")
+                    parts.append(f'<img alt="progress plot" src="data:image/png;base64,{encoded}">')
+                parts.append(f"<h4>Failures ({len(self.failures)})</h4>")
+                parts.extend(f._repr_html_() for f in self.failures)
+            parts.append("</div>")
+            return "\n".join(parts)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = self.summary_text()
+        bundle["text/html"] = self.summary_html()
+        return bundle
+
+    def __repr__(self) -> str:
+        state = "live" if self.running else "static"
+        return f"<hypofuzz_nb.Dashboard ({state}) {self.summary_text().splitlines()[0]}>"
+
+
+def show_dashboard(source: Any = None, **kwargs: Any) -> Dashboard:
+    """Create a :class:`Dashboard` for ``source`` and display it; returns the dashboard."""
+    return Dashboard(source, **kwargs).display()
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    widget.close()
+
+
+def _get_ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
+def _post_mortem_debugger() -> Any:
+    if _get_ipython() is not None:
+        from IPython.core.debugger import Pdb
+
+        return Pdb()
+    import pdb
+
+    return pdb.Pdb()
+
+
+def _remember_last_exception(exc: BaseException) -> None:
+    """Store ``exc`` where ``%debug`` and ``pdb.pm()`` look for the last exception."""
+    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
+    if sys.version_info >= (3, 12):
+        sys.last_exc = exc

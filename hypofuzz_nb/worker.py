@@ -1,0 +1,1068 @@
+"""Running fuzzers in the background: a thread in this process, or supervised processes.
+
+:func:`fuzz` is the one entry point. It collects the tests (in the caller, so that a
+user mistake raises at once), then returns a :class:`FuzzSession` that fuzzes them:
+
+* ``workers=1``: one daemon thread in this process. This is the only mode that can fuzz
+  tests defined in a notebook (pass them as ``targets=``).
+* ``workers=N>1``: ``N`` worker processes, started with the *spawn* method (forking a
+  Jupyter kernel is never safe). Each re-collects the same paths and takes a share of the
+  tests. A supervisor thread restarts a process that dies and saves the input that was
+  running when it died as a failure of that test.
+
+Guarantees:
+
+* The worker never prints and never touches widgets: progress goes to the database (by
+  the engine) and to :meth:`FuzzSession.status` snapshots.
+* :meth:`FuzzSession.stop` returns within about one second and loses no failure: a
+  failure is written to the database when it is found, not when the session stops.
+* Errors are never swallowed: one that ends the session early is in
+  :attr:`FuzzSession.error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import platform
+import queue
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid as uuid_module
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hypofuzz_nb import records
+from hypofuzz_nb.errors import HypofuzzNbError
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "BATCH_SIZE",
+    "FuzzSession",
+    "Scheduler",
+    "SessionStatus",
+    "TestStatus",
+    "WorkerError",
+    "fuzz",
+    "worker_identity",
+]
+
+#: Inputs per batch: the engine's fixed cost per batch is amortised at ~100 inputs,
+#: and a batch is the unit of scheduling and of stop latency.
+BATCH_SIZE = 100
+
+#: While fuzzing in this process, the GIL is handed over every millisecond (Python's
+#: default is 5 ms) so that a Jupyter kernel sharing the process stays responsive.
+SWITCH_INTERVAL_S = 0.001
+
+
+class WorkerError(HypofuzzNbError):
+    """The fuzzing session could not start, or a worker failed in a way the user can fix."""
+
+
+# Status snapshots -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TestStatus:
+    """Progress of one test in this session (summed over the workers that share it)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    database_key: str  # base64 of the test's key, as in reports
+    phase: str
+    inputs: int
+    behaviors: int
+    fingerprints: int
+    since_new_behavior: int | None
+    elapsed_s: float
+    inputs_per_s: float
+    n_failures: int
+    finished: bool
+    fatal: str | None = None
+    n_timeouts: int = 0  # inputs that hung past the per-input timeout
+
+    @classmethod
+    def from_engine(cls, nodeid: str, database_key: bytes, status: Any) -> TestStatus:
+        """Copy the engine's status snapshot into a plain, picklable record."""
+
+        def get(name: str, default: Any) -> Any:
+            value = getattr(status, name, default)
+            return default if value is None and default is not None else value
+
+        fatal = get("fatal", None)
+        return cls(
+            nodeid=nodeid,
+            database_key=records.key_to_base64(database_key),
+            phase=str(get("phase", "generate")),
+            inputs=int(get("inputs", 0)),
+            behaviors=int(get("behaviors", 0)),
+            fingerprints=int(get("fingerprints", 0)),
+            since_new_behavior=get("since_new_behavior", None),
+            elapsed_s=float(get("elapsed_s", 0.0)),
+            inputs_per_s=float(get("inputs_per_s", 0.0)),
+            n_failures=int(get("n_failures", 0)),
+            finished=bool(get("finished", False)),
+            fatal=None if fatal in (None, False) else str(fatal),
+            n_timeouts=int(get("n_timeouts", 0)),
+        )
+
+
+_COLUMNS = tuple(f.name for f in dataclasses.fields(TestStatus))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """A consistent snapshot of a whole session; cheap to take, safe to keep."""
+
+    tests: tuple[TestStatus, ...]
+    running: bool
+    elapsed_s: float
+    workers: int
+    restarts: int = 0
+    error: str | None = None
+
+    @property
+    def inputs(self) -> int:
+        return sum(t.inputs for t in self.tests)
+
+    @property
+    def failures(self) -> int:
+        """Number of tests with at least one failure (fatal failures included)."""
+        return sum(1 for t in self.tests if t.n_failures or t.fatal)
+
+    @property
+    def inputs_per_s(self) -> float:
+        return sum(t.inputs_per_s for t in self.tests if not t.finished)
+
+    def as_frame(self) -> pandas.DataFrame:
+        """One row per test, columns in the order of :class:`TestStatus` fields."""
+        import pandas
+
+        rows = [dataclasses.astuple(t) for t in self.tests]
+        return pandas.DataFrame(rows, columns=list(_COLUMNS))
+
+
+def merge_statuses(statuses: Iterable[TestStatus]) -> tuple[TestStatus, ...]:
+    """One status per nodeid, merging workers that share a test (sorted by nodeid)."""
+    by_nodeid: dict[str, TestStatus] = {}
+    for s in statuses:
+        old = by_nodeid.get(s.nodeid)
+        if old is None:
+            by_nodeid[s.nodeid] = s
+            continue
+        since = [x for x in (old.since_new_behavior, s.since_new_behavior) if x is not None]
+        by_nodeid[s.nodeid] = dataclasses.replace(
+            old,
+            phase=old.phase if old.phase == "failed" else s.phase,
+            inputs=old.inputs + s.inputs,
+            behaviors=max(old.behaviors, s.behaviors),
+            fingerprints=max(old.fingerprints, s.fingerprints),
+            since_new_behavior=min(since) if since else None,
+            elapsed_s=max(old.elapsed_s, s.elapsed_s),
+            inputs_per_s=old.inputs_per_s + s.inputs_per_s,
+            n_failures=max(old.n_failures, s.n_failures),
+            finished=old.finished and s.finished,
+            fatal=old.fatal or s.fatal,
+            n_timeouts=old.n_timeouts + s.n_timeouts,
+        )
+    return tuple(by_nodeid[k] for k in sorted(by_nodeid))
+
+
+# Worker identity ----------------------------------------------------------------------
+
+_GIT_HASH: dict[str, str | None] = {}
+
+
+def _git_hash(directory: str) -> str | None:
+    """The commit checked out in ``directory``, or ``None`` (no git, not a repo, slow)."""
+    if directory not in _GIT_HASH:
+        try:
+            out = subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                cwd=directory,
+                capture_output=True,
+                text=True,
+                timeout=2,
+                check=False,
+            )
+            text = out.stdout.strip()
+            _GIT_HASH[directory] = text if out.returncode == 0 and text else None
+        except (OSError, subprocess.SubprocessError):
+            _GIT_HASH[directory] = None
+    return _GIT_HASH[directory]
+
+
+def worker_identity(worker_uuid: str) -> records.WorkerIdentity:
+    """Where this worker runs, including the Kubernetes downward-API variables if set."""
+    import hypothesis
+
+    from hypofuzz_nb import __version__
+
+    env = os.environ.get
+    return records.WorkerIdentity(
+        uuid=worker_uuid,
+        operating_system=platform.platform(),
+        python_version=platform.python_version(),
+        hypothesis_version=hypothesis.__version__,
+        hypofuzz_version=f"hypofuzz_nb-{__version__}",
+        pid=os.getpid(),
+        hostname=socket.gethostname(),
+        pod_name=env("POD_NAME"),
+        pod_namespace=env("POD_NAMESPACE"),
+        node_name=env("NODE_NAME"),
+        pod_ip=env("POD_IP"),
+        container_id=env("CONTAINER_ID"),
+        git_hash=_git_hash(os.getcwd()),
+    )
+
+
+# Scheduling ---------------------------------------------------------------------------
+
+
+class Scheduler:
+    """Chooses which test runs the next batch.
+
+    Most picks are greedy: the test with the highest recent discovery rate (new
+    behaviours per input over its last ``window`` batches) runs next, so time goes
+    where new behaviours appear. Every ``fair_every``-th pick instead goes to the test
+    that has waited longest, so no test starves. A test that has never run has an
+    infinite rate and runs first.
+    """
+
+    def __init__(self, n: int, *, window: int = 8, fair_every: int = 3) -> None:
+        self._history: list[deque[tuple[int, int]]] = [deque(maxlen=window) for _ in range(n)]
+        self._last_pick = [-1] * n
+        self._picks = 0
+        self._fair_every = fair_every
+
+    def rate(self, index: int) -> float:
+        history = self._history[index]
+        if not history:
+            return math.inf
+        inputs = sum(n for n, _ in history)
+        new = sum(b for _, b in history)
+        # +1 so that a test with no recent discoveries still has a small, comparable
+        # rate that grows with time since it last found something.
+        return (new + 1) / (inputs + 1)
+
+    def pick(self, candidates: Sequence[int]) -> int:
+        if not candidates:
+            raise ValueError("nothing to schedule")
+        self._picks += 1
+        if self._picks % self._fair_every == 0:
+            chosen = min(candidates, key=lambda i: self._last_pick[i])
+        else:
+            chosen = max(candidates, key=lambda i: (self.rate(i), -self._last_pick[i]))
+        self._last_pick[chosen] = self._picks
+        return chosen
+
+    def record(self, index: int, inputs: int, new_behaviors: int) -> None:
+        self._history[index].append((max(inputs, 0), max(new_behaviors, 0)))
+
+
+# The fuzz loop (shared by the thread and the worker processes) ------------------------
+
+
+def _import_engine() -> tuple[Any, Any]:
+    from hypofuzz_nb.engine import TestFuzzer
+    from hypofuzz_nb.store import Store
+
+    return TestFuzzer, Store
+
+
+class _FuzzLoop:
+    """Runs batches of a set of targets until they finish, the budget ends or a stop.
+
+    Owned by one thread: only :meth:`request_stop` and :meth:`snapshot` may be
+    called from other threads.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Any],
+        database: Any,
+        *,
+        max_time: float | None,
+        max_examples: int | None,
+        timeout: float,
+        exclude: Iterable[str] = (),
+        on_input: Any = None,
+    ) -> None:
+        excluded = set(exclude)
+        self.targets = [t for t in targets if t.nodeid not in excluded]
+        self.database = database
+        self.max_time = max_time
+        self.max_examples = max_examples
+        self.timeout = timeout
+        self.on_input = on_input
+        self.worker_uuid = uuid_module.uuid4().hex
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._statuses: dict[int, TestStatus] = {}
+        self._current: Any = None
+        self.current_index = -1
+        self.started_at = time.monotonic()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        current = self._current
+        if current is not None:
+            with contextlib.suppress(Exception):
+                current.request_stop()
+
+    def snapshot(self) -> tuple[TestStatus, ...]:
+        with self._lock:
+            return tuple(self._statuses[i] for i in sorted(self._statuses))
+
+    def _publish(self, index: int, fuzzer: Any) -> TestStatus:
+        target = self.targets[index]
+        status = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+        with self._lock:
+            self._statuses[index] = status
+        return status
+
+    def _out_of_time(self) -> bool:
+        return self.max_time is not None and time.monotonic() - self.started_at >= self.max_time
+
+    def run(self) -> None:
+        test_fuzzer_cls, store_cls = _import_engine()
+        store = store_cls(self.database)
+        store.register_worker(worker_identity(self.worker_uuid))
+        fuzzers: list[Any] = []
+        for index, target in enumerate(self.targets):
+            if self.on_input is not None:
+                _watch_inputs(target, index, self.on_input)
+            fuzzer = test_fuzzer_cls(
+                target, store, worker_uuid=self.worker_uuid, timeout=self.timeout
+            )
+            fuzzers.append(fuzzer)
+        scheduler = Scheduler(len(fuzzers))
+        done = [False] * len(fuzzers)
+        started = [False] * len(fuzzers)
+        try:
+            while not self._stop.is_set() and not self._out_of_time():
+                candidates = [i for i in range(len(fuzzers)) if not done[i]]
+                if not candidates:
+                    break
+                index = scheduler.pick(candidates)
+                fuzzer = fuzzers[index]
+                self.current_index = index
+                self._current = fuzzer
+                if self._stop.is_set():
+                    break
+                if not started[index]:
+                    fuzzer.start()
+                    started[index] = True
+                before = self._publish(index, fuzzer)
+                n = BATCH_SIZE
+                if self.max_examples is not None:
+                    n = max(1, min(n, self.max_examples - before.inputs))
+                fuzzer.run(n)
+                after = self._publish(index, fuzzer)
+                scheduler.record(
+                    index,
+                    after.inputs - before.inputs,
+                    after.behaviors - before.behaviors + after.fingerprints - before.fingerprints,
+                )
+                if (
+                    after.finished
+                    or after.fatal
+                    or getattr(fuzzer, "finished", False)
+                    or (self.max_examples is not None and after.inputs >= self.max_examples)
+                ):
+                    done[index] = True
+        finally:
+            self._current = None
+            self.current_index = -1
+            for index, fuzzer in enumerate(fuzzers):
+                if started[index]:
+                    try:
+                        fuzzer.stop()
+                    finally:
+                        self._publish(index, fuzzer)
+
+
+class _InputWatcher:
+    """Stands in for a test's ``inner_test``: reports the input, then runs the test.
+
+    Every attribute is delegated to the wrapped function (including ``__wrapped__``
+    lookups that Hypothesis' key computation makes), so the test's database key and
+    signature are unchanged.
+    """
+
+    __slots__ = ("_hfnb_callback", "_hfnb_index", "_hfnb_inner")
+
+    def __init__(self, inner: Any, index: int, callback: Any) -> None:
+        object.__setattr__(self, "_hfnb_inner", inner)
+        object.__setattr__(self, "_hfnb_index", index)
+        object.__setattr__(self, "_hfnb_callback", callback)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from hypofuzz_nb import _compat
+
+        choices = _compat.worker_current_choices()
+        if choices is not None:
+            self._hfnb_callback(self._hfnb_index, choices)
+        return self._hfnb_inner(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._hfnb_inner, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._hfnb_inner, name, value)
+
+    @property
+    def __wrapped__(self) -> Any:
+        return self._hfnb_inner
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(self._hfnb_inner)
+
+
+def _watch_inputs(target: Any, index: int, callback: Any) -> None:
+    """Make ``target``'s test report each input to ``callback`` before running it."""
+    handle = getattr(target.test, "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if inner is None or isinstance(inner, _InputWatcher):
+        return
+    handle.inner_test = _InputWatcher(inner, index, callback)
+
+
+# The session --------------------------------------------------------------------------
+
+
+class FuzzSession:
+    """A running (or finished) fuzzing session. Create one with :func:`fuzz`.
+
+    All methods are safe to call from any thread. :attr:`database` is the database
+    the session writes to.
+    """
+
+    database: Any = None
+
+    def __init__(self, *, workers: int, max_time: float | None) -> None:
+        self.workers = workers
+        self.max_time = max_time
+        self._started_at = time.monotonic()
+        self._ended_at: float | None = None
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self._error_text: str | None = None
+
+    # Filled in by the two implementations.
+    def _snapshot(self) -> tuple[TestStatus, ...]:
+        raise NotImplementedError
+
+    def _restarts(self) -> int:
+        return 0
+
+    def _request_stop(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self, error: BaseException | None = None, text: str | None = None) -> None:
+        if error is not None and self._error is None:
+            self._error = error
+            self._error_text = text or f"{type(error).__name__}: {error}"
+        self._ended_at = time.monotonic()
+        self._done.set()
+
+    @property
+    def running(self) -> bool:
+        """True until every worker has stopped."""
+        return not self._done.is_set()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended the session early, or ``None``."""
+        return self._error
+
+    @property
+    def failures(self) -> int:
+        """Number of tests that failed in this session (fatal failures included)."""
+        return self.status().failures
+
+    def status(self) -> SessionStatus:
+        """A snapshot of every test's progress."""
+        end = self._ended_at if self._ended_at is not None else time.monotonic()
+        return SessionStatus(
+            tests=merge_statuses(self._snapshot()),
+            running=self.running,
+            elapsed_s=end - self._started_at,
+            workers=self.workers,
+            restarts=self._restarts(),
+            error=self._error_text,
+        )
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the session ends (or ``timeout`` seconds pass); True if it ended."""
+        return self._done.wait(timeout)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask every worker to stop, and wait at most ``timeout`` seconds for it.
+
+        Failures are already in the database when found, so nothing is lost if a
+        worker is still finishing its batch when this returns.
+        """
+        self._request_stop()
+        self._done.wait(timeout)
+
+    def __enter__(self) -> FuzzSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.wait(10)
+
+    def __repr__(self) -> str:
+        s = self.status()
+        state = "running" if s.running else "stopped"
+        return (
+            f"<FuzzSession {state}: {len(s.tests)} tests, {s.inputs} inputs, "
+            f"{s.failures} failing, {self.workers} worker(s)>"
+        )
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+@contextlib.contextmanager
+def _responsive_switch_interval() -> Any:
+    """Lower the GIL switch interval while any in-process session runs."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL_S))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
+
+
+class _ThreadSession(FuzzSession):
+    """``workers=1``: one daemon thread in this process."""
+
+    def __init__(self, loop: _FuzzLoop, *, max_time: float | None) -> None:
+        super().__init__(workers=1, max_time=max_time)
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._main, name="hypofuzz_nb-worker", daemon=True
+        )
+        self._thread.start()
+
+    def _main(self) -> None:
+        error: BaseException | None = None
+        text = None
+        try:
+            with _responsive_switch_interval():
+                self._loop.run()
+        except BaseException as e:
+            error = e
+            text = (
+                str(e)
+                if isinstance(e, HypofuzzNbError)
+                else "hypofuzz_nb worker crashed (a bug in hypofuzz_nb, please report it):\n"
+                + "".join(traceback.format_exception(e))
+            )
+        self._finish(error, text)
+
+    def _snapshot(self) -> tuple[TestStatus, ...]:
+        return self._loop.snapshot()
+
+    def _request_stop(self) -> None:
+        self._loop.request_stop()
+
+
+# Worker processes ---------------------------------------------------------------------
+
+#: Bytes of the shared "current input" slot of each worker process.
+SLOT_SIZE = 1 << 16
+# started_at (monotonic seconds), sequence number, target index (-1: none), payload length
+_SLOT_HEADER = struct.Struct("<dIiI")
+
+
+@dataclass(frozen=True)
+class _ChildConfig:
+    paths: tuple[str, ...]
+    pytest_args: tuple[str, ...]
+    database: Any
+    use_collected_database: bool
+    max_time: float | None
+    max_examples: int | None
+    timeout: float
+    index: int
+    n_workers: int
+    exclude: tuple[str, ...]
+    cwd: str
+
+
+def _share(targets: Sequence[Any], index: int, n_workers: int) -> list[Any]:
+    """Worker ``index``'s share: round-robin by nodeid, or one shared test each."""
+    ordered = sorted(targets, key=lambda t: t.nodeid)
+    if not ordered:
+        return []
+    if len(ordered) >= n_workers:
+        return ordered[index::n_workers]
+    return [ordered[index % len(ordered)]]
+
+
+def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: Any) -> None:
+    """Entry point of a worker process (spawned: must stay importable at top level)."""
+    # Ctrl-C in a terminal reaches the whole process group; the supervisor decides.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir(config.cwd)
+    try:
+        from hypofuzz_nb.collect import collect_tests
+
+        collection = collect_tests(config.paths, config.pytest_args)
+        database = collection.database if config.use_collected_database else config.database
+        targets = _share(collection.targets, config.index, config.n_workers)
+    except BaseException as e:
+        status_queue.put(("error", config.index, _describe_error(e)))
+        return
+    status_queue.put(
+        ("targets", config.index, [(t.nodeid, t.database_key) for t in targets])
+    )
+    view = memoryview(slot).cast("B")
+    sequence = 0
+
+    def on_input(target_index: int, choices: tuple[Any, ...]) -> None:
+        nonlocal sequence
+        payload = records.encode_choices(choices)
+        if len(payload) > SLOT_SIZE - _SLOT_HEADER.size:
+            payload = b""  # too long to keep: the supervisor still learns the test
+        sequence += 1
+        # Length 0 first, so a half-written payload is never read as complete.
+        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, 0)
+        view[_SLOT_HEADER.size : _SLOT_HEADER.size + len(payload)] = payload
+        _SLOT_HEADER.pack_into(
+            view, 0, time.monotonic(), sequence, target_index, len(payload)
+        )
+
+    loop = _FuzzLoop(
+        targets,
+        database,
+        max_time=config.max_time,
+        max_examples=config.max_examples,
+        timeout=config.timeout,
+        exclude=config.exclude,
+        on_input=on_input,
+    )
+    finished = threading.Event()
+
+    def report() -> None:
+        while not finished.wait(0.25):
+            if stop_event.is_set():
+                loop.request_stop()
+            status_queue.put(("status", config.index, loop.snapshot()))
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    try:
+        loop.run()
+    except BaseException as e:
+        status_queue.put(("error", config.index, _describe_error(e)))
+        return
+    finally:
+        finished.set()
+        reporter.join(1)
+        # Nothing is running any more: clear the slot so that exiting is not a crash.
+        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence + 1, -1, 0)
+        status_queue.put(("status", config.index, loop.snapshot()))
+    status_queue.put(("done", config.index, None))
+
+
+def _describe_error(e: BaseException) -> str:
+    if isinstance(e, HypofuzzNbError):
+        return str(e)
+    return "hypofuzz_nb worker process crashed (a bug in hypofuzz_nb, please report it):\n" + "".join(
+        traceback.format_exception(e)
+    )
+
+
+@dataclass
+class _Child:
+    index: int
+    process: Any
+    slot: Any
+    targets: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)
+    done: bool = False
+    statuses: tuple[TestStatus, ...] = ()
+    previous_statuses: list[TestStatus] = dataclasses.field(default_factory=list)
+
+
+class _ProcessSession(FuzzSession):
+    """``workers=N``: N supervised worker processes (spawn)."""
+
+    #: A worker that dies more often than this is not restarted again.
+    MAX_RESTARTS_PER_WORKER = 20
+
+    def __init__(
+        self,
+        *,
+        paths: tuple[str, ...],
+        pytest_args: tuple[str, ...],
+        database: Any,
+        use_collected_database: bool,
+        workers: int,
+        max_time: float | None,
+        max_examples: int | None,
+        timeout: float,
+    ) -> None:
+        super().__init__(workers=workers, max_time=max_time)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._queue = self._ctx.Queue()
+        self._stop_event = self._ctx.Event()
+        self._database = database
+        self._config = dict(
+            paths=paths,
+            pytest_args=pytest_args,
+            database=None if use_collected_database else database,
+            use_collected_database=use_collected_database,
+            max_examples=max_examples,
+            timeout=timeout,
+            n_workers=workers,
+            cwd=os.getcwd(),
+        )
+        self._timeout = timeout
+        self._deadline = None if max_time is None else time.monotonic() + max_time
+        self._lock = threading.Lock()
+        self._crashed: set[str] = set()
+        self._restart_count = 0
+        self._children = [self._spawn(i) for i in range(workers)]
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="hypofuzz_nb-supervisor", daemon=True
+        )
+        self._supervisor.start()
+
+    def _spawn(self, index: int, slot: Any = None) -> _Child:
+        if slot is None:
+            slot = self._ctx.Array("B", SLOT_SIZE, lock=False)
+        _SLOT_HEADER.pack_into(memoryview(slot).cast("B"), 0, 0.0, 0, -1, 0)
+        remaining = None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
+        config = _ChildConfig(
+            **self._config, index=index, max_time=remaining, exclude=tuple(sorted(self._crashed))
+        )
+        process = self._ctx.Process(
+            target=_child_main,
+            args=(config, self._queue, self._stop_event, slot),
+            name=f"hypofuzz_nb-worker-{index}",
+            daemon=True,
+        )
+        process.start()
+        return _Child(index=index, process=process, slot=slot)
+
+    def _snapshot(self) -> tuple[TestStatus, ...]:
+        with self._lock:
+            out: list[TestStatus] = []
+            for child in self._children:
+                out.extend(child.previous_statuses)
+                out.extend(child.statuses)
+            return tuple(out)
+
+    def _restarts(self) -> int:
+        return self._restart_count
+
+    def _request_stop(self) -> None:
+        self._stop_event.set()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, index, payload = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            except (EOFError, OSError):
+                return
+            child = self._children[index]
+            with self._lock:
+                if kind == "status":
+                    child.statuses = payload
+                elif kind == "targets":
+                    child.targets = list(payload)
+                elif kind == "done":
+                    child.done = True
+                elif kind == "error":
+                    child.done = True
+                    if self._error is None:
+                        self._error = WorkerError(payload)
+                        self._error_text = payload
+                    self._stop_event.set()
+
+    def _read_slot(self, child: _Child) -> tuple[int, bytes | None, float]:
+        view = memoryview(child.slot).cast("B")
+        started, _seq, target_index, length = _SLOT_HEADER.unpack_from(view, 0)
+        payload = bytes(view[_SLOT_HEADER.size : _SLOT_HEADER.size + length]) if length else None
+        return target_index, payload, started
+
+    def _handle_death(self, child: _Child, how: str) -> None:
+        """Save the input that was running (if any) and restart the worker."""
+        target_index, payload, _started = self._read_slot(child)
+        if 0 <= target_index < len(child.targets):
+            nodeid, key = child.targets[target_index]
+            self._crashed.add(nodeid)
+            if payload is not None:
+                _save_crash(self._database, nodeid, key, payload, how)
+            with self._lock:
+                # Keep what it did so far, marked failed.
+                child.previous_statuses.extend(
+                    dataclasses.replace(
+                        s,
+                        n_failures=max(1, s.n_failures) if s.nodeid == nodeid else s.n_failures,
+                        phase="failed" if s.nodeid == nodeid else s.phase,
+                        finished=s.finished or s.nodeid == nodeid,
+                        fatal=s.fatal,
+                    )
+                    for s in child.statuses
+                )
+                if not any(s.nodeid == nodeid for s in child.statuses):
+                    child.previous_statuses.append(
+                        TestStatus(
+                            nodeid=nodeid,
+                            database_key=records.key_to_base64(key),
+                            phase="failed",
+                            inputs=0,
+                            behaviors=0,
+                            fingerprints=0,
+                            since_new_behavior=None,
+                            elapsed_s=0.0,
+                            inputs_per_s=0.0,
+                            n_failures=1,
+                            finished=True,
+                        )
+                    )
+        else:
+            with self._lock:
+                child.previous_statuses.extend(child.statuses)
+        with self._lock:
+            child.statuses = ()
+        if self._stop_event.is_set() or (
+            self._deadline is not None and time.monotonic() >= self._deadline
+        ):
+            child.done = True
+            return
+        if self._restart_count >= self.MAX_RESTARTS_PER_WORKER * self.workers:
+            child.done = True
+            if self._error is None:
+                self._error_text = (
+                    f"worker processes died {self._restart_count} times; not restarting them again"
+                )
+                self._error = WorkerError(self._error_text)
+            return
+        self._restart_count += 1
+        replacement = self._spawn(child.index, child.slot)
+        with self._lock:
+            replacement.previous_statuses = child.previous_statuses
+            self._children[child.index] = replacement
+
+    def _supervise(self) -> None:
+        hang_limit = self._timeout * 3 + 10
+        try:
+            while True:
+                self._drain()
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    self._stop_event.set()
+                for child in list(self._children):
+                    if child.done and not child.process.is_alive():
+                        continue
+                    if not child.process.is_alive():
+                        self._drain()
+                        if child.done:
+                            continue
+                        code = child.process.exitcode
+                        how = (
+                            f"killed by signal {signal.Signals(-code).name}"
+                            if code is not None and code < 0
+                            else f"exited with code {code}"
+                        )
+                        self._handle_death(child, f"the worker process {how}")
+                        continue
+                    target_index, _payload, started = self._read_slot(child)
+                    if target_index >= 0 and started and time.monotonic() - started > hang_limit:
+                        child.process.kill()
+                        child.process.join(5)
+                        self._handle_death(
+                            child,
+                            f"the worker process stopped responding for over {hang_limit:.0f} s "
+                            "and was killed",
+                        )
+                if all(c.done and not c.process.is_alive() for c in self._children):
+                    break
+                time.sleep(0.05)
+        except BaseException as e:
+            self._finish(e, _describe_error(e))
+            return
+        self._drain()
+        self._finish()
+
+
+def _save_crash(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, how: str) -> None:
+    """Save an input that killed its worker process as a failure of its test.
+
+    It goes under the test's own key (as if shrunk: it cannot be shrunk without
+    killing more processes), so a plain ``pytest`` run replays it first.
+    """
+    observation = records.Observation(
+        status="failed",
+        status_reason=f"{how} while running this input",
+        representation="",
+        property=nodeid,
+        run_start=time.time(),
+        metadata={
+            "traceback": f"WorkerProcessDied: {how} while running this input.\n",
+            "reproduction_decorator": None,
+            "data_status": 3,
+        },
+        how_generated="fuzzer",
+    )
+    from hypofuzz_nb.store import Store
+
+    # The supervisor must go on supervising even if the database is unreachable now;
+    # the crash is still visible in the session status.
+    with contextlib.suppress(Exception):
+        Store(database).save_failure(key, "shrunk", choices_bytes, observation)
+
+
+# The entry point ----------------------------------------------------------------------
+
+
+def fuzz(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] = (),
+    *,
+    pytest_args: Iterable[str] = (),
+    workers: int = 1,
+    max_time: float | None = None,
+    max_examples: int | None = None,
+    database: Any = None,
+    timeout: float = 10.0,
+    targets: Any = None,
+) -> FuzzSession:
+    """Start fuzzing Hypothesis tests in the background and return the session.
+
+    ``paths`` and ``pytest_args`` are what you would pass to ``pytest``. Alternatively
+    pass ``targets=``: a ``Collection`` (e.g. of the tests defined in a notebook) or a
+    list of its targets; only ``workers=1`` can run those.
+
+    ``max_time`` bounds the whole session in seconds; ``max_examples`` bounds the inputs
+    of each test; without either, the session runs until :meth:`FuzzSession.stop`
+    (or until every test has failed). ``database=None`` uses the database of the
+    settings profile in effect after collection; a given database is used for all
+    tests. ``timeout`` is the per-input time limit in seconds.
+
+    Raises :class:`~hypofuzz_nb.errors.HypofuzzNbError` subclasses for anything the
+    user must fix before fuzzing can start (bad path, import error, no tests ...).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise WorkerError(f"workers must be a positive integer, not {workers!r}")
+    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
+        raise WorkerError(f"max_time must be a positive number of seconds or None, not {max_time!r}")
+    if max_examples is not None and (
+        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
+    ):
+        raise WorkerError(f"max_examples must be a positive integer or None, not {max_examples!r}")
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise WorkerError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = (paths,)
+    path_list = tuple(os.fspath(p) for p in paths)
+    args = (pytest_args,) if isinstance(pytest_args, str) else tuple(pytest_args)
+
+    if targets is not None:
+        if workers != 1:
+            raise WorkerError(
+                "targets= can only be fuzzed with workers=1 (in this process); "
+                "pass paths instead to use several worker processes"
+            )
+        target_list = list(getattr(targets, "targets", targets))
+        collected_db = getattr(targets, "database", None)
+    else:
+        from hypofuzz_nb.collect import collect_tests
+
+        collection = collect_tests(path_list, args)
+        _raise_collection_errors(collection)
+        target_list = list(collection.targets)
+        collected_db = collection.database
+    if not target_list:
+        raise WorkerError(_nothing_to_fuzz_message(targets, path_list))
+    effective_db = database if database is not None else collected_db
+    if effective_db is None:
+        raise WorkerError(
+            "the settings profile in effect has database=None, so the fuzzer would "
+            "have nowhere to save what it finds: load a profile with a database, or "
+            "pass database=..."
+        )
+    if workers == 1:
+        loop = _FuzzLoop(
+            target_list,
+            effective_db,
+            max_time=max_time,
+            max_examples=max_examples,
+            timeout=float(timeout),
+        )
+        session: FuzzSession = _ThreadSession(loop, max_time=max_time)
+        session.database = effective_db
+        return session
+    if database is not None:
+        import pickle
+
+        try:
+            pickle.dumps(database)
+        except Exception as e:
+            raise WorkerError(
+                f"workers={workers} needs a database that can be sent to worker "
+                f"processes, and {database!r} cannot be pickled ({e}); load it in a "
+                "settings profile in conftest.py instead of passing database="
+            ) from None
+    session = _ProcessSession(
+        paths=path_list,
+        pytest_args=args,
+        database=effective_db,
+        use_collected_database=database is None,
+        workers=workers,
+        max_time=max_time,
+        max_examples=max_examples,
+        timeout=float(timeout),
+    )
+    session.database = effective_db
+    return session
+
+
+def _raise_collection_errors(collection: Any) -> None:
+    errors = list(getattr(collection, "errors", ()) or ())
+    if not errors:
+        return
+    first = errors[0]
+    if isinstance(first, BaseException):
+        raise first
+    raise WorkerError(str(first))
+
+
+def _nothing_to_fuzz_message(targets: Any, paths: tuple[str, ...]) -> str:
+    if targets is not None:
+        return "targets= holds no fuzzable tests"
+    where = " ".join(paths) or os.getcwd()
+    return f"no Hypothesis tests to fuzz in {where}"

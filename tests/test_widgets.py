@@ -1,0 +1,281 @@
+"""The dashboard: widgets from real databases, live refresh, fallbacks without a frontend."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+from dashboard_data import EVIL, failure_row, make_data, write_failure, write_reports
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    InMemoryExampleDatabase,
+)
+
+import hypofuzz_nb
+from hypofuzz_nb.widgets import MIN_REFRESH_INTERVAL, Dashboard, show_dashboard
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _key(name: str) -> bytes:
+    return hashlib.sha384(name.encode()).digest()
+
+
+def _wait_until(condition, *, timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until true; bounded by count and time."""
+    deadline = time.monotonic() + timeout
+    for _ in range(1000):
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return condition()
+
+
+class FetchSaveDeleteDatabase(ExampleDatabase):
+    """The minimal custom database of the seed: only fetch, save, delete."""
+
+    def __init__(self):
+        super().__init__()
+        self.data: dict[bytes, set[bytes]] = {}
+
+    def fetch(self, key):
+        yield from list(self.data.get(key, ()))
+
+    def save(self, key, value):
+        self.data.setdefault(key, set()).add(value)
+
+    def delete(self, key, value):
+        self.data.get(key, set()).discard(value)
+
+
+@pytest.fixture
+def dashboards():
+    made: list[Dashboard] = []
+    yield made
+    for dashboard in made:
+        dashboard.close()
+
+
+def test_exported_lazily_from_package():
+    assert hypofuzz_nb.Dashboard is Dashboard
+    assert hypofuzz_nb.show_dashboard is show_dashboard
+
+
+def test_static_dashboard_shows_table_plot_and_failures(dashboards):
+    data = make_data(3, 10, failures=[failure_row()])
+    dashboard = Dashboard(data)
+    dashboards.append(dashboard)
+    assert not dashboard.running  # static data: nothing to refresh
+    for nodeid in data.tests["nodeid"]:
+        assert nodeid in dashboard.table.value
+    for title in ("behaviours", "fingerprints", "inputs/s", "since new behaviour", "failures"):
+        assert title in dashboard.table.value
+    assert bytes(dashboard.image.value).startswith(PNG_MAGIC)
+    assert len(dashboard.failure_box.children) == 1
+    assert "Failures (1)" in dashboard.failures_header.value
+    # failing tests are listed first
+    assert dashboard.table.value.index("test_0") < dashboard.table.value.index("test_1")
+
+
+def test_generated_markup_never_reaches_html_unescaped(dashboards):
+    nodeid = f"tests/test_mod.py::test_0[{EVIL}]"
+    data = make_data(1, 3, failures=[failure_row(nodeid)])
+    data.tests.loc[0, "nodeid"] = nodeid
+    data.tests.loc[0, "status"] = EVIL
+    dashboard = Dashboard(data)
+    dashboards.append(dashboard)
+    (failure_widget,) = dashboard.failure_box.children
+    failure_html = failure_widget.children[0].value
+    for text in (dashboard.table.value, failure_html, dashboard.summary_html()):
+        assert "<script" not in text
+        assert "<img src=x" not in text
+    assert "&lt;script&gt;" in dashboard.table.value
+
+
+def test_mimebundle_has_widget_and_static_fallbacks(dashboards):
+    dashboard = Dashboard(make_data(2, 5, failures=[failure_row()]))
+    dashboards.append(dashboard)
+    bundle = dashboard._repr_mimebundle_()
+    assert bundle[WIDGET_VIEW]["model_id"] == dashboard.widget.model_id
+    assert "tests/test_mod.py::test_1" in bundle["text/html"]
+    assert 'src="data:image/png;base64,' in bundle["text/html"]
+    assert "ValueError" in bundle["text/html"]
+    assert "2 tests, 1 failing" in bundle["text/plain"]
+    assert "tests/test_mod.py::test_0 [shrunk]: ValueError" in bundle["text/plain"]
+
+
+def test_empty_database_is_never_blank(dashboards):
+    dashboard = Dashboard(InMemoryExampleDatabase(), live=False)
+    dashboards.append(dashboard)
+    assert "No tests in this database yet" in dashboard.table.value
+    assert bytes(dashboard.image.value).startswith(PNG_MAGIC)
+    assert "None found" in dashboard.failures_header.value
+    assert "0 tests" in dashboard._repr_mimebundle_()["text/plain"]
+
+
+def test_plot_toggles_and_selection_redraw(dashboards):
+    dashboard = Dashboard(make_data(3, 10))
+    dashboards.append(dashboard)
+    images = {bytes(dashboard.image.value)}
+    dashboard.y_toggle.value = "fingerprints"
+    images.add(bytes(dashboard.image.value))
+    dashboard.x_toggle.value = "inputs"
+    images.add(bytes(dashboard.image.value))
+    dashboard.log_toggle.value = False
+    images.add(bytes(dashboard.image.value))
+    assert len(images) == 4
+    dashboard.selection.value = ("tests/test_mod.py::test_2",)
+    assert "&#9656; tests/test_mod.py::test_2" in dashboard.table.value
+    before = bytes(dashboard.image.value)
+    dashboard.scope_toggle.value = "selected"
+    assert bytes(dashboard.image.value) != before
+
+
+def test_live_dashboard_follows_database_change_events(dashboards):
+    db = InMemoryExampleDatabase()
+    key = _key("a")
+    write_reports(db, key, "tests/test_a.py::test_a", 3)
+    dashboard = Dashboard(db, poll_interval=600)  # only change events can refresh it
+    dashboards.append(dashboard)
+    assert dashboard.listening
+    assert dashboard.running
+    assert "live (change events)" in dashboard.header.value
+    assert "tests/test_a.py::test_a" in dashboard.table.value
+    assert not dashboard.failure_box.children
+
+    write_reports(db, _key("b"), "tests/test_b.py::test_b", 2)
+    write_failure(db, key, "tests/test_a.py::test_a", (3,))
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+    assert _wait_until(lambda: len(dashboard.failure_box.children) == 1)
+
+    dashboard.close()
+    assert not dashboard.running
+    assert not db._listeners  # the listener was removed: no more work for the database
+
+
+def test_refreshes_at_most_twice_a_second(dashboards):
+    db = InMemoryExampleDatabase()
+    calls = []
+
+    def loader():
+        calls.append(time.monotonic())
+        return hypofuzz_nb.load(db)
+
+    dashboard = Dashboard(loader, database=db, poll_interval=600)
+    dashboards.append(dashboard)
+    start = time.monotonic()
+    for i in range(60):  # a burst of reports, many change events
+        write_reports(db, _key(f"t{i % 3}"), f"tests/test_t.py::test_{i % 3}", 1, start=i)
+        time.sleep(0.02)
+    assert _wait_until(lambda: len(calls) >= 2)
+    elapsed = time.monotonic() - start
+    dashboard.close()
+    refresher_loads = len(calls) - 1  # the first load is the constructor's
+    assert refresher_loads <= elapsed / MIN_REFRESH_INTERVAL + 1
+    gaps = [b - a for a, b in itertools.pairwise(calls[1:])]
+    assert all(gap >= MIN_REFRESH_INTERVAL * 0.9 for gap in gaps)
+
+
+def test_polls_a_database_without_change_events(dashboards):
+    db = FetchSaveDeleteDatabase()
+    write_reports(db, _key("a"), "tests/test_a.py::test_a", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning leaks from listener probing
+        dashboard = Dashboard(db, poll_interval=0.5)
+    dashboards.append(dashboard)
+    assert not dashboard.listening
+    assert "polling every" in dashboard.header.value
+    write_reports(db, _key("b"), "tests/test_b.py::test_b", 2)
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+
+
+def test_directory_database_written_by_another_process_is_followed(tmp_path, dashboards):
+    db = DirectoryBasedExampleDatabase(tmp_path / "db")
+    write_reports(db, _key("a"), "tests/test_a.py::test_a", 2)
+    dashboard = Dashboard(db, poll_interval=0.5)
+    dashboards.append(dashboard)
+    other_writer = DirectoryBasedExampleDatabase(tmp_path / "db")
+    write_failure(other_writer, _key("a"), "tests/test_a.py::test_a", (1,))
+    assert _wait_until(lambda: len(dashboard.failures) == 1)
+
+
+def test_unreachable_database_keeps_data_and_recovers(dashboards):
+    data = make_data(2, 4)
+    broken = threading.Event()
+
+    def loader():
+        if broken.is_set():
+            raise ConnectionError("redis at 127.0.0.1:1 refused the connection")
+        return data
+
+    dashboard = Dashboard(loader, poll_interval=0.5)
+    dashboards.append(dashboard)
+    broken.set()
+    assert _wait_until(lambda: "database unreachable since" in dashboard.header.value)
+    assert "refused the connection" in dashboard.header.value
+    assert "tests/test_mod.py::test_1" in dashboard.table.value  # last data still shown
+    broken.clear()
+    assert _wait_until(lambda: "unreachable" not in dashboard.header.value)
+
+
+def test_bad_source_says_what_to_pass():
+    with pytest.raises(TypeError, match=r"ExampleDatabase, the result of hypofuzz_nb\.load"):
+        Dashboard(42)
+    with pytest.raises(ValueError, match="poll_interval must be a positive number"):
+        Dashboard(make_data(1, 1), poll_interval=0)
+
+
+def test_reproduce_button_stores_exception_for_debug(monkeypatch, dashboards):
+    class PlantedBug(Exception):
+        pass
+
+    @given(st.integers(0, 10))
+    def test_nb(n):
+        if n == 7:
+            raise PlantedBug("seven")
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "test_nb", test_nb, raising=False)
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        monkeypatch.delattr(sys, name, raising=False)
+    data = make_data(1, 2, failures=[failure_row("<notebook>::test_nb", choices=(7,))])
+    dashboard = Dashboard(data)
+    dashboards.append(dashboard)
+    (failure_widget,) = dashboard.failure_box.children
+    reproduce_button = failure_widget.children[1].children[0]
+    assert reproduce_button.description == "Reproduce"
+    reproduce_button.click()
+    assert isinstance(sys.last_value, PlantedBug)
+    assert sys.last_traceback is not None
+
+
+def test_session_state_in_header(dashboards):
+    class Session:
+        running = True
+
+    dashboard = Dashboard(make_data(1, 1), session=Session())
+    dashboards.append(dashboard)
+    assert "workers running" in dashboard.header.value
+
+
+def test_display_in_a_real_ipython_shell(dashboards):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    dashboard = Dashboard(make_data(2, 3))
+    dashboards.append(dashboard)
+    formatted, _ = shell.display_formatter.format(dashboard)
+    assert WIDGET_VIEW in formatted
+    assert "tests/test_mod.py::test_1" in formatted["text/html"]
+    assert formatted["text/plain"].startswith("hypofuzz_nb dashboard: 2 tests")

@@ -1,0 +1,382 @@
+"""hypofuzz_nb.worker: fuzz(), FuzzSession, the scheduler, worker processes.
+
+Projects are real test files written into tmp_path, collected by real pytest; the
+replay checks run plain pytest in a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
+from hypothesis.internal.reflection import function_digest
+
+from hypofuzz_nb import records
+from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.worker import (
+    BATCH_SIZE,
+    FuzzSession,
+    Scheduler,
+    SessionStatus,
+    TestStatus,
+    WorkerError,
+    _InputWatcher,
+    _share,
+    fuzz,
+    merge_statuses,
+    worker_identity,
+)
+
+CONFTEST = """
+from pathlib import Path
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+settings.register_profile(
+    "project-{tag}",
+    database=DirectoryBasedExampleDatabase(Path(__file__).resolve().parent / ".hypothesis" / "examples"),
+    deadline=None,
+)
+settings.load_profile("project-{tag}")
+"""
+
+
+@pytest.fixture(autouse=True)
+def _restore_hypothesis_profile():
+    """Collecting a project loads its profile in this process: put ours back after."""
+    name = settings.get_current_profile_name()
+    yield
+    settings.load_profile(name)
+
+
+def make_project(tmp_path: Path, files: dict[str, str], tag: str) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (project / "conftest.py").write_text(CONFTEST.format(tag=tag))
+    for name, text in files.items():
+        (project / name).write_text(textwrap.dedent(text))
+    return project
+
+
+def project_database(project: Path) -> DirectoryBasedExampleDatabase:
+    return DirectoryBasedExampleDatabase(project / ".hypothesis" / "examples")
+
+
+def run_pytest(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_until(predicate, *, seconds: float = 60.0) -> bool:
+    """Poll ``predicate`` until it holds or ``seconds`` pass (bounded by time)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def by_nodeid(status: SessionStatus) -> dict[str, TestStatus]:
+    return {t.nodeid.split("::")[-1]: t for t in status.tests}
+
+
+# Pure parts -------------------------------------------------------------------------
+
+
+def test_scheduler_prefers_the_test_that_finds_behaviours_but_starves_none():
+    scheduler = Scheduler(3, fair_every=3)
+    picks = []
+    for _ in range(300):
+        chosen = scheduler.pick([0, 1, 2])
+        picks.append(chosen)
+        scheduler.record(chosen, 100, 10 if chosen == 0 else 0)
+    assert picks[:3] and set(picks[:3]) == {0, 1, 2}  # every test runs once first
+    assert picks.count(0) > picks.count(1) + picks.count(2)
+    # never starved: each test runs at least once in every window of 2 * 3 picks
+    for start in range(3, len(picks) - 6):
+        assert {1, 2} <= set(picks[start : start + 6]), start
+
+
+def test_scheduler_refuses_an_empty_choice():
+    with pytest.raises(ValueError, match="nothing to schedule"):
+        Scheduler(1).pick([])
+
+
+def _status(nodeid: str, **kw) -> TestStatus:
+    fields = dict(
+        nodeid=nodeid,
+        database_key="AA==",
+        phase="generate",
+        inputs=10,
+        behaviors=3,
+        fingerprints=2,
+        since_new_behavior=5,
+        elapsed_s=1.0,
+        inputs_per_s=10.0,
+        n_failures=0,
+        finished=False,
+    )
+    fields.update(kw)
+    return TestStatus(**fields)
+
+
+def test_merge_statuses_sums_inputs_of_workers_sharing_a_test():
+    merged = merge_statuses(
+        [
+            _status("b"),
+            _status("a", inputs=5, behaviors=7, since_new_behavior=None),
+            _status("a", inputs=6, behaviors=4, n_failures=1, phase="failed", finished=True),
+        ]
+    )
+    assert [t.nodeid for t in merged] == ["a", "b"]
+    a = merged[0]
+    assert (a.inputs, a.behaviors, a.n_failures, a.phase) == (11, 7, 1, "failed")
+    assert a.since_new_behavior == 5
+    assert a.finished is False  # one of the two workers is still on it
+
+
+def test_session_status_counts_and_frame():
+    status = SessionStatus(
+        tests=(_status("a", n_failures=2), _status("b", fatal="boom"), _status("c")),
+        running=False,
+        elapsed_s=3.0,
+        workers=1,
+    )
+    assert status.failures == 2
+    assert status.inputs == 30
+    frame = status.as_frame()
+    assert list(frame["nodeid"]) == ["a", "b", "c"]
+    assert list(frame.columns)[:4] == ["nodeid", "database_key", "phase", "inputs"]
+
+
+def test_worker_identity_round_trips_and_names_our_version(monkeypatch):
+    monkeypatch.setenv("POD_NAME", "fuzzer-0")
+    monkeypatch.delenv("POD_IP", raising=False)
+    identity = worker_identity("abc123")
+    assert identity.hypofuzz_version.startswith("hypofuzz_nb-")
+    assert identity.pid == os.getpid()
+    assert identity.pod_name == "fuzzer-0" and identity.pod_ip is None
+    assert records.WorkerIdentity.from_bytes(identity.to_bytes()) == identity
+
+
+def test_share_partitions_round_robin_and_shares_when_workers_outnumber_tests():
+    class T:
+        def __init__(self, nodeid):
+            self.nodeid = nodeid
+
+    targets = [T(n) for n in "edcba"]
+    shares = [[t.nodeid for t in _share(targets, i, 2)] for i in range(2)]
+    assert shares == [["a", "c", "e"], ["b", "d"]]
+    assert [[t.nodeid for t in _share(targets[:2], i, 4)] for i in range(4)] == [
+        ["d"],
+        ["e"],
+        ["d"],
+        ["e"],
+    ]
+
+
+def test_input_watcher_keeps_the_database_key_and_reports_each_input():
+    @settings(max_examples=10, database=None)
+    @given(st.integers(0, 3))
+    def check(x):
+        assert 0 <= x <= 3
+
+    inner = check.hypothesis.inner_test
+    key_before = function_digest(inner)
+    seen = []
+    check.hypothesis.inner_test = _InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
+    assert function_digest(check.hypothesis.inner_test) == key_before
+    # What the pytest plugin sets on parametrized tests lands on the real function.
+    check.hypothesis.inner_test._hypothesis_internal_add_digest = b"node[1]"
+    assert inner._hypothesis_internal_add_digest == b"node[1]"
+    del inner._hypothesis_internal_add_digest
+    check()
+    assert seen and all(i == 7 and len(c) == 1 and 0 <= c[0] <= 3 for i, c in seen)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"workers": 0}, "workers must be a positive integer"),
+        ({"max_time": -1}, "max_time must be a positive number"),
+        ({"max_examples": 0}, "max_examples must be a positive integer"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"targets": [], "workers": 2}, "targets= can only be fuzzed with workers=1"),
+        ({"targets": []}, "targets= holds no fuzzable tests"),
+    ],
+)
+def test_bad_arguments_get_one_clear_message(kwargs, message):
+    with pytest.raises(WorkerError, match=message):
+        fuzz(**kwargs)
+
+
+# In this process ---------------------------------------------------------------------
+
+SHALLOW = """
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_small(x):
+    assert x < 1000
+
+@given(st.lists(st.integers()))
+def test_sorting_twice(xs):
+    assert sorted(sorted(xs)) == sorted(xs)
+"""
+
+
+def test_fuzz_finds_a_failure_that_plain_pytest_then_replays(tmp_path):
+    project = make_project(tmp_path, {"test_shallow_w1.py": SHALLOW}, "w1")
+    session = fuzz([project / "test_shallow_w1.py"], max_time=120, max_examples=1000)
+    assert isinstance(session, FuzzSession)
+    assert session.wait(150), "the session should end by itself"
+    assert session.error is None, session.status().error
+    tests = by_nodeid(session.status())
+    assert tests["test_small"].n_failures >= 1 and tests["test_small"].finished
+    assert tests["test_sorting_twice"].n_failures == 0
+    assert tests["test_sorting_twice"].inputs >= 1000  # the per-test budget was used up
+    assert session.failures == 1 and not session.running
+
+    db = project_database(project)
+    uuids = [v.decode() for v in db.fetch(records.WORKER_UUIDS_KEY)]
+    assert len(uuids) == 1
+    identity = records.WorkerIdentity.from_bytes(
+        next(iter(db.fetch(records.worker_identity_key(uuids[0]))))
+    )
+    assert identity is not None and identity.pid == os.getpid()
+
+    replay = run_pytest(project, "test_shallow_w1.py")
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "1 failed, 1 passed" in replay.stdout
+    assert "x=1000" in replay.stdout  # the shrunk example, replayed first
+
+
+def test_stop_ends_a_session_without_a_time_limit(tmp_path):
+    project = make_project(tmp_path, {"test_shallow_w2.py": SHALLOW}, "w2")
+    session = fuzz(
+        [project / "test_shallow_w2.py"],
+        pytest_args=["-k", "sorting"],
+        database=InMemoryExampleDatabase(),
+    )
+    assert wait_until(lambda: session.status().inputs >= BATCH_SIZE)
+    assert session.running
+    session.stop()
+    assert session.wait(5)
+    before = session.status()
+    assert not before.running and before.failures == 0
+    assert [t.nodeid.split("::")[-1] for t in before.tests] == ["test_sorting_twice"]
+    time.sleep(0.3)  # nothing runs any more: the snapshot does not change
+    assert session.status().inputs == before.inputs
+
+
+def test_a_given_database_overrides_the_profile_for_every_test(tmp_path):
+    project = make_project(tmp_path, {"test_shallow_w3.py": SHALLOW}, "w3")
+    db = InMemoryExampleDatabase()
+    session = fuzz([project / "test_shallow_w3.py"], database=db, max_examples=200)
+    assert session.wait(120)
+    assert session.database is db
+    assert len(list(db.fetch(records.TEST_KEYS_KEY))) == 2
+    assert not (project / ".hypothesis").exists()
+
+
+def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
+    from hypofuzz_nb.collect import collect_tests
+
+    namespace: dict = {"__name__": "__main__"}
+    exec(
+        textwrap.dedent(
+            """
+            from hypothesis import given, strategies as st
+
+            @given(st.text())
+            def test_upper_lower(s):
+                assert s.upper().lower() == s.lower().upper().lower() or True
+
+            @given(st.integers(0, 100))
+            def test_bounded(x):
+                assert x != 77
+            """
+        ),
+        namespace,
+    )
+    collection = collect_tests(namespace=namespace)
+    assert len(collection.targets) == 2
+    db = InMemoryExampleDatabase()
+    session = fuzz(targets=collection, database=db, max_examples=2000, max_time=120)
+    assert session.wait(150)
+    tests = by_nodeid(session.status())
+    assert tests["test_bounded"].n_failures >= 1
+    assert tests["test_upper_lower"].n_failures == 0
+    bounded = next(t for t in collection.targets if t.nodeid.endswith("test_bounded"))
+    assert list(db.fetch(bounded.database_key))  # the failure is saved under K
+
+
+def test_a_collection_error_is_raised_with_the_users_message(tmp_path):
+    project = make_project(
+        tmp_path, {"test_broken_w4.py": "import no_such_module_hfnb_w4\n"}, "w4"
+    )
+    with pytest.raises(HypofuzzNbError, match="no_such_module_hfnb_w4"):
+        fuzz([project / "test_broken_w4.py"], max_time=5)
+
+
+# Worker processes -----------------------------------------------------------------------
+
+KILLER = """
+import os, signal
+from hypothesis import given, strategies as st
+
+@given(st.integers(0, 20))
+def test_killer(x):
+    if x == 13:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+@given(st.lists(st.integers()))
+def test_fine(xs):
+    assert len(xs) >= 0
+"""
+
+
+def test_worker_processes_survive_a_killed_worker_and_save_its_input(tmp_path):
+    project = make_project(tmp_path, {"test_killer_w5.py": KILLER}, "w5")
+    session = fuzz(
+        [project / "test_killer_w5.py"], workers=2, max_time=90, max_examples=3000
+    )
+    assert session.wait(150)
+    status = session.status()
+    assert status.error is None, status.error
+    assert status.restarts >= 1
+    tests = by_nodeid(status)
+    assert tests["test_killer"].n_failures == 1 and tests["test_killer"].finished
+    assert tests["test_fine"].n_failures == 0 and tests["test_fine"].inputs >= 3000
+
+    # The input that killed the worker is under the test's own key: plain pytest
+    # replays it first, and dies the same way.
+    replay = run_pytest(project, "test_killer_w5.py", "-k", "killer")
+    assert replay.returncode == -9, replay.stdout + replay.stderr
+
+
+def test_stop_ends_worker_processes(tmp_path):
+    project = make_project(tmp_path, {"test_shallow_w6.py": SHALLOW}, "w6")
+    session = fuzz([project / "test_shallow_w6.py"], workers=2, pytest_args=["-k", "sorting"])
+    try:
+        assert wait_until(lambda: session.status().inputs > 0, seconds=60)
+    finally:
+        session.stop()
+    assert session.wait(30)
+    assert session.error is None
+    assert session.status().failures == 0
