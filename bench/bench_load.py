@@ -73,7 +73,9 @@ def build(path: Path, n_tests: int, n_reports: int) -> None:
             )
             db.save(reports_key(key), report.to_bytes())
         if t % 10 == 9:
-            print(f"  built {t + 1}/{n_tests} tests ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"  built {t + 1}/{n_tests} tests ({time.perf_counter() - start:.0f} s)", flush=True
+            )
     done.write_text(json.dumps({"tests": n_tests, "reports": n_reports}))
 
 

@@ -120,12 +120,13 @@ def collection_evaluate_skip(item: Any) -> str | None:
     return None if skipped is None else skipped.reason
 
 
-def collection_evaluate_xfail(item: Any) -> str | None:
-    """The reason of ``item``'s triggered xfail mark, or ``None`` if none triggers."""
+def collection_evaluate_xfail(item: Any) -> tuple[str, bool] | None:
+    """``(reason, run)`` of ``item``'s triggered xfail mark (``run=False``: pytest
+    does not even call the test), or ``None`` if none triggers."""
     from _pytest.skipping import evaluate_xfail_marks
 
     xfailed = evaluate_xfail_marks(item)
-    return None if xfailed is None else xfailed.reason
+    return None if xfailed is None else (xfailed.reason, bool(xfailed.run))
 
 
 def collection_outcome_exceptions() -> tuple[type[BaseException], ...]:
@@ -248,14 +249,32 @@ def store_list_keys(database: object) -> list[bytes] | None:
     try:
         from hypothesis.extra.redis import RedisExampleDatabase
     except ImportError:  # the redis extra is optional
-        RedisExampleDatabase = None  # noqa: N806
+        RedisExampleDatabase = None
     if RedisExampleDatabase is not None and isinstance(database, RedisExampleDatabase):
         prefix: bytes = database._prefix
+        pattern = prefix
+        for special in (b"\\", b"*", b"?", b"[", b"]"):  # glob-escape the prefix
+            pattern = pattern.replace(special, b"\\" + special)
         return [
             key[len(prefix) :]
-            for key in database.redis.scan_iter(match=prefix + b"*", count=1000)
+            for key in database.redis.scan_iter(match=pattern + b"*", count=1000)
+            if key.startswith(prefix)
         ]
     return None
+
+
+def store_directory_key_dir(database: object, key: bytes) -> str | None:
+    """The directory holding ``key``'s values in an exact DirectoryBasedExampleDatabase.
+
+    ``None`` for any other database (subclasses may override ``fetch``).
+    """
+    import os
+
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    if type(database) is not DirectoryBasedExampleDatabase:
+        return None
+    return os.fspath(database._key_path(key))
 
 
 def store_directory_fetch(database: object, key: bytes) -> list[bytes] | None:

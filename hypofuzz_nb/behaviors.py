@@ -70,10 +70,12 @@ def is_code_under_test(filename: str) -> bool:
     global _TOOL_DIRS
     if _TOOL_DIRS is None:
         _TOOL_DIRS = _tool_dirs()
-    if filename.startswith("<frozen") or filename.startswith("<built-in"):
+    if filename.startswith(("<frozen", "<built-in", "<string>")):
+        # <string> is mostly code that tools (Hypothesis' signature-preserving
+        # wrappers, dataclasses, namedtuples) compile on the fly
         return False
     if filename.startswith("<"):
-        # <string>, notebook cells (<ipython-input-...>): user code.
+        # notebook cells (<ipython-input-...>) and the like: user code
         return True
     if any(filename.startswith(d) for d in _TOOL_DIRS):
         # the stdlib dir contains site-packages: third-party libraries count.
@@ -83,11 +85,40 @@ def is_code_under_test(filename: str) -> bool:
     return True
 
 
-class _CodeFilter(dict):
-    """code object -> is it under test; computed once per code object."""
+_TOOL_ONLY_DIRS: tuple[str, ...] | None = None
 
-    def __missing__(self, code: CodeType) -> bool:
-        result = is_code_under_test(code.co_filename)
+
+def is_tool_file(filename: str) -> bool:
+    """Whether ``filename`` belongs to hypothesis, pytest, pluggy or hypofuzz_nb."""
+    global _TOOL_ONLY_DIRS
+    if _TOOL_ONLY_DIRS is None:
+        stdlib = {
+            os.path.realpath(p) + os.sep
+            for p in (sysconfig.get_paths().get(n) for n in ("stdlib", "platstdlib"))
+            if p
+        }
+        _TOOL_ONLY_DIRS = tuple(d for d in _tool_dirs() if d not in stdlib)
+    return filename.startswith(_TOOL_ONLY_DIRS)
+
+
+#: stable location id -> a code object with that id (to mine constants from)
+CODE_BY_LOCATION: dict[tuple, CodeType] = {}
+
+
+class _CodeFilter(dict):
+    """code object -> its stable location ``(filename, qualname, first line)`` if it
+    is code under test, else None; computed once per code object.
+
+    Behaviours name code by location, not by object, because the same code gets
+    new code objects (Hypothesis re-creates its signature-preserving wrappers, a
+    notebook cell is re-run), and a behaviour must mean the same across batches."""
+
+    def __missing__(self, code: CodeType) -> tuple | None:
+        result = None
+        if is_code_under_test(code.co_filename):
+            result = (code.co_filename, code.co_qualname, code.co_firstlineno)
+            if len(CODE_BY_LOCATION) < 100_000:
+                CODE_BY_LOCATION.setdefault(result, code)
         self[code] = result
         return result
 
@@ -120,19 +151,21 @@ class _Monitor:
         ] or [events.BRANCH]
 
     def _on_branch(self, code: CodeType, offset: int, dest: int) -> Any:
-        if not self.under_test[code]:
+        location = self.under_test[code]
+        if location is None:
             return sys.monitoring.DISABLE
         behaviors = self.recording.get(_get_ident())
         if behaviors is not None:
-            behaviors.add((code, offset, dest))
+            behaviors.add((location, offset, dest))
         return None
 
     def _on_start(self, code: CodeType, offset: int) -> Any:
-        if not self.under_test[code]:
+        location = self.under_test[code]
+        if location is None:
             return sys.monitoring.DISABLE
         behaviors = self.recording.get(_get_ident())
         if behaviors is not None:
-            behaviors.add((code, -1, -1))
+            behaviors.add((location, -1, -1))
         return None
 
     def acquire(self) -> bool:
@@ -185,25 +218,25 @@ def _monitor() -> _Monitor:
 
 
 class _Tracer:
-    """Line arcs ``(code, previous line, line)`` of the code under test, one thread."""
+    """Line arcs ``(location, previous line, line)`` of the code under test, one thread."""
 
     def __init__(self, behaviors: set) -> None:
         self.behaviors = behaviors
         self.under_test = _CodeFilter()
 
     def global_trace(self, frame: Any, event: str, arg: Any) -> Any:
-        code = frame.f_code
-        if not self.under_test[code]:
+        location = self.under_test[frame.f_code]
+        if location is None:
             return None
         behaviors = self.behaviors
-        behaviors.add((code, -1, -1))
+        behaviors.add((location, -1, -1))
         last = frame.f_lineno
 
         def local_trace(frame: Any, event: str, arg: Any) -> Any:
             nonlocal last
             if event == "line":
                 line = frame.f_lineno
-                behaviors.add((code, last, line))
+                behaviors.add((location, last, line))
                 last = line
             return local_trace
 

@@ -45,7 +45,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hypothesis import Phase, is_hypothesis_test, settings as Settings
+from hypothesis import Phase, is_hypothesis_test
+from hypothesis import settings as Settings
 from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb import _compat
@@ -196,7 +197,7 @@ class FuzzTarget:
             _compat.collection_setup_item(item)
             kwargs: dict[str, Any] = {}
             instance = None
-            if self.kind == "function":
+            if self.kind in ("function", "method"):
                 kwargs = {
                     name: item.funcargs[name] for name in _compat.collection_item_argnames(item)
                 }
@@ -328,6 +329,7 @@ class _PytestSession:
         self.session: Any = None
         self.closed = False
         self.added_sys_path: list[str] = []
+        self.modules: dict[str, ModuleType] = {}
         self.cwd = os.getcwd()
         self._block_lock = threading.Lock()
         self._active_block: str | None = None
@@ -376,6 +378,13 @@ class _PytestSession:
             for entry in self.added_sys_path:
                 with contextlib.suppress(ValueError):
                     sys.path.remove(entry)
+            # Forget the project's modules now rather than at the next collection,
+            # so that nothing of a closed collection lingers in sys.modules.
+            for name, module in self.modules.items():
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
+                if _PROJECT_MODULES.get(name) is module:
+                    del _PROJECT_MODULES[name]
 
 
 def _forget_project_modules() -> None:
@@ -385,7 +394,7 @@ def _forget_project_modules() -> None:
     _PROJECT_MODULES.clear()
 
 
-def _remember_project_modules(before: set[str], roots: list[Path]) -> None:
+def _remember_project_modules(before: set[str], roots: list[Path], state: _PytestSession) -> None:
     """Record the modules collection imported from files under ``roots``."""
     for name, module in list(sys.modules.items()):
         if name in before or name == "hypofuzz_nb" or name.startswith("hypofuzz_nb."):
@@ -401,6 +410,7 @@ def _remember_project_modules(before: set[str], roots: list[Path]) -> None:
             continue
         if any(root == path.parent or root in path.parents for root in roots):
             _PROJECT_MODULES[name] = module
+            state.modules[name] = module
 
 
 _INTERNAL_DIRS: tuple[str, ...] = ()
@@ -413,7 +423,7 @@ def _internal_dirs() -> tuple[str, ...]:
         import pluggy
 
         dirs = [Path(_pytest.__file__).parent, Path(pluggy.__file__).parent, Path(__file__).parent]
-        _INTERNAL_DIRS = tuple(str(d) + os.sep for d in dirs) + (contextlib.__file__,)
+        _INTERNAL_DIRS = (*tuple(str(d) + os.sep for d in dirs), contextlib.__file__)
     return _INTERNAL_DIRS
 
 
@@ -439,6 +449,23 @@ def _check_database(database: ExampleDatabase | None) -> None:
     for path in _compat.collection_directory_database_paths(database):
         if Path(path).exists() and not Path(path).is_dir():
             raise DatabasePathIsFile(str(path), database)
+
+
+@contextlib.contextmanager
+def _profile_restored() -> Iterator[None]:
+    """Load the settings profile that was in effect before, on the way out.
+
+    Collection runs the project's conftest.py, which usually loads a profile; the
+    collected tests keep the settings they were decorated with, so undoing the
+    global change leaves the caller's process (a notebook) as it was.
+    """
+    name = Settings.get_current_profile_name()
+    try:
+        yield
+    finally:
+        if Settings.get_current_profile_name() != name:
+            with contextlib.suppress(Exception):
+                Settings.load_profile(name)
 
 
 def _profile_database() -> ExampleDatabase | None:
@@ -516,7 +543,7 @@ def _collect(
             import pytest
 
             os.environ["PYTEST_VERSION"] = pytest.__version__
-            with state.quiet():
+            with state.quiet(), _profile_restored():
                 _start_session([*pytest_args, *paths], recorder, state)
                 database = _profile_database()
         except BaseException:
@@ -528,7 +555,7 @@ def _collect(
             if state.config is not None:
                 roots.append(Path(state.config.rootpath).resolve())
             roots.extend(Path(p.split("::", 1)[0]).resolve() for p in paths)
-            _remember_project_modules(before_modules, roots)
+            _remember_project_modules(before_modules, roots, state)
             state.added_sys_path = [p for p in sys.path if p not in before_path]
             if old_env is None:
                 os.environ.pop("PYTEST_VERSION", None)
@@ -543,24 +570,42 @@ def _collect(
     return state, recorder, database
 
 
-def _plugin_adds_nodeid(item: Any, test: Any) -> bool:
-    """Whether Hypothesis' pytest plugin mixes ``item.nodeid`` into the test's key.
+class _PluginKeyRule:
+    """Replays, in run order, what Hypothesis' pytest plugin does to test keys.
 
-    It does for items with a ``parametrize`` mark and for items using any
-    parametrized fixture; the fixture check is skipped (as in the plugin) when the
-    test suppresses both function-scoped-fixture and differing-executors checks.
+    At call time the plugin sets ``inner_test._hypothesis_internal_add_digest`` to
+    the item's node id for items with a ``parametrize`` mark or any parametrized
+    fixture in their closure, and in the same step adds ``differing_executors`` to
+    the test's suppressed health checks. The fixture check is skipped when both
+    ``function_scoped_fixture`` and ``differing_executors`` are suppressed, so for a
+    test that suppresses ``function_scoped_fixture`` and uses only parametrized
+    fixtures, every case after the first runs under the *first* case's key (the
+    node id it left on the shared inner test). Plain pytest saves failures there,
+    so that is the key we report too. Items pytest never calls (skipped, xfail
+    with ``run=False``, deselected) do not change this state.
     """
-    from hypothesis import HealthCheck
 
-    if item.get_closest_marker("parametrize") is not None:
-        return True
-    test_settings = _compat.collection_test_settings(test)
-    suppressed = set(test_settings.suppress_health_check)
-    if suppressed.issuperset(
-        {HealthCheck.function_scoped_fixture, HealthCheck.differing_executors}
-    ):
-        return False
-    return _compat.collection_item_fixture_params(item)
+    def __init__(self) -> None:
+        self._suppressed: dict[Any, set[Any]] = {}
+        self._add_digest: dict[Any, bytes] = {}
+
+    def add_digest(self, item: Any, obj: Any) -> bytes | None:
+        """Feed one item that pytest will call; returns the add-digest it runs with."""
+        from hypothesis import HealthCheck
+
+        function = getattr(obj, "__func__", obj)
+        inner = function.hypothesis.inner_test
+        suppressed = self._suppressed.get(function)
+        if suppressed is None:
+            suppressed = set(_compat.collection_test_settings(obj).suppress_health_check)
+        both = {HealthCheck.function_scoped_fixture, HealthCheck.differing_executors}
+        fixture_params = False
+        if not suppressed.issuperset(both):
+            fixture_params = _compat.collection_item_fixture_params(item)
+        if fixture_params or item.get_closest_marker("parametrize") is not None:
+            self._suppressed[function] = suppressed | {HealthCheck.differing_executors}
+            self._add_digest[inner] = item.nodeid.encode()
+        return self._add_digest.get(inner)
 
 
 def _key_with(inner_test: Any, add_digest: object) -> bytes:
@@ -594,6 +639,7 @@ def _classify_item(
     item: Any,
     state: _PytestSession,
     database: ExampleDatabase | None,
+    key_rule: _PluginKeyRule,
 ) -> FuzzTarget | NotFuzzable | None:
     """A target, a NotFuzzable, or None for a test that is not a Hypothesis test."""
     import unittest
@@ -614,8 +660,11 @@ def _classify_item(
     if skip_reason is not None:
         kind = SKIP if item.get_closest_marker("skip") is not None else SKIPIF
         return NotFuzzable(nodeid, kind, skip_reason)
+    if machine is None and (xfail_reason is None or xfail_reason[1]):
+        # pytest calls this test, so the plugin's key state changes here.
+        add_digest = key_rule.add_digest(item, obj)
     if xfail_reason is not None:
-        return NotFuzzable(nodeid, XFAIL, xfail_reason)
+        return NotFuzzable(nodeid, XFAIL, xfail_reason[0])
     if machine is not None:
         test_settings = getattr(item.parent.obj, "settings", None) or Settings.default
         reason = _settings_reason(test_settings, database)
@@ -640,7 +689,6 @@ def _classify_item(
     reason = _settings_reason(test_settings, database)
     if reason is not None:
         return NotFuzzable(nodeid, reason, f"settings: {test_settings!r}")
-    add_digest = nodeid.encode() if _plugin_adds_nodeid(item, obj) else None
     key = _key_with(inner, add_digest)
     instance_owner = getattr(obj, "__self__", None)
     if isinstance(instance_owner, unittest.TestCase):
@@ -683,9 +731,13 @@ def _build_collection(
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         not_fuzzable.append(NotFuzzable(report.nodeid, SKIP, f"whole module: {reason}"))
     items = list(getattr(state.session, "items", ()) or ())
+    key_rule = _PluginKeyRule()
     with state.quiet():
         for item in items:
-            result = _classify_item(item, state, database)
+            try:
+                result = _classify_item(item, state, database, key_rule)
+            except Exception as err:  # a test object that breaks when inspected
+                result = NotFuzzable(item.nodeid, COLLECTION_ERROR, _user_traceback(err))
             if result is None:
                 counts[NOT_HYPOTHESIS] += 1
             elif isinstance(result, NotFuzzable):

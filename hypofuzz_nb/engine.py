@@ -223,6 +223,7 @@ class TestFuzzer:
         self._fp_entries: dict[int, _Entry] = {}  # a bounded subset, kept as corpus
         self._fp_hits: dict[int, int] = {}
         self._entries: list[_Entry] = []
+        self._by_value: dict[bytes, _Entry] = {}  # one entry per stored value
         self._pending_seeds: list[tuple] = []
         self._saved_timeouts = 0
         self._flaky = 0
@@ -341,7 +342,7 @@ class TestFuzzer:
                 try:
                     state = _compat.engine_make_state(self.target.test, kwargs, self._settings)
                 except Exception as e:
-                    self._set_fatal(_compat.engine_trimmed_traceback(e))
+                    self._set_fatal(format_user_traceback(e))
                     return
                 self.recorder.start()
                 try:
@@ -485,7 +486,7 @@ class TestFuzzer:
         traceback = None
         reproduction = None
         if outcome.status == Status.INTERESTING and outcome.exception is not None:
-            traceback = _compat.engine_trimmed_traceback(outcome.exception)
+            traceback = format_user_traceback(outcome.exception)
             reproduction = _compat.engine_reproduction_decorator(outcome.choices)
         elif outcome.status == -1:
             traceback = f"InputTimeout: the input ran longer than {self.timeout} s"
@@ -566,33 +567,50 @@ class TestFuzzer:
         new_fp = known is None
         if not (new_behaviors or smaller or new_fp or key < known):
             return
-        seed = Seed(
-            outcome.choices,
-            _compat.engine_nodes(outcome.data),
-            _compat.engine_spans(outcome.data),
-            key,
-        )
-        entry = _Entry(seed, encode_choices(outcome.choices), fp_hash)
+        value = encode_choices(outcome.choices)
+        entry = self._by_value.get(value)
+        is_new_entry = entry is None
+        if entry is None:
+            seed = Seed(
+                outcome.choices,
+                _compat.engine_nodes(outcome.data),
+                _compat.engine_spans(outcome.data),
+                key,
+            )
+            entry = _Entry(seed, value, fp_hash)
         with self._lock:
+            if is_new_entry:
+                self._by_value[value] = entry
             for b in new_behaviors + smaller:
                 old = best.get(b)
+                if old is entry:
+                    continue
                 best[b] = entry
                 entry.owners += 1
                 if old is not None:
                     self._release(old)
             self._fp_best[fp_hash] = key
             old_fp = self._fp_entries.get(fp_hash)
-            if old_fp is not None or len(self._fp_entries) < FINGERPRINT_CORPUS_LIMIT:
+            if old_fp is entry:
+                pass
+            elif old_fp is not None or len(self._fp_entries) < FINGERPRINT_CORPUS_LIMIT:
                 self._fp_entries[fp_hash] = entry
                 entry.owners += 1
                 if old_fp is not None:
                     self._release(old_fp)
+            for b in new_behaviors:
+                code = behaviors.CODE_BY_LOCATION.get(b[0])
+                if code is not None:
+                    self.mutator.constants.add_code(code)
             if new_behaviors:
                 self.since_new_behavior = 0
                 self.last_new_behavior_time = time.time()
-        if entry.owners:
-            self._entries.append(entry)
-            self.store.save_corpus_entry(self.key, entry.value, observation)
+        if is_new_entry:
+            if entry.owners:
+                self._entries.append(entry)
+                self.store.save_corpus_entry(self.key, entry.value, observation)
+            else:
+                del self._by_value[value]
         if new_behaviors or new_fp:
             self._rate_score += len(new_behaviors) + (1 if new_fp else 0)
             self._discovery_dirty = True
@@ -600,6 +618,7 @@ class TestFuzzer:
     def _release(self, entry: _Entry) -> None:
         entry.owners -= 1
         if entry.owners <= 0:
+            self._by_value.pop(entry.value, None)
             with contextlib.suppress(ValueError):
                 self._entries.remove(entry)
             self.store.delete_corpus_entry(self.key, entry.value)
@@ -618,8 +637,9 @@ class TestFuzzer:
             self.recorder.start()
             return
         self.store.save_failure(self.key, "unshrunk", original_value, confirm.observation)
-        # Hand the failure to Hypothesis: it replays K, shrinks, and keeps the minimum.
-        self.store.save_failure(self.key, "shrunk", original_value, None)
+        # Hand the failure to Hypothesis: its reuse phase finds it under K.secondary
+        # (under K it would count as already shrunk and be left alone), shrinks it,
+        # and saves the minimal example under K.
         shrink_settings = Settings(
             parent=self.target.settings,
             phases=[Phase.reuse, Phase.shrink],
@@ -638,10 +658,9 @@ class TestFuzzer:
             c for c in (decode_choices(v) for v in self.store.fetch(self.key)) if c is not None
         ]
         shrunk = min(candidates, key=complexity) if candidates else original
-        if shrunk != original and original_value in self.store.fetch(self.key):
-            # the original stays under K.secondary only
-            with contextlib.suppress(Exception):
-                self.store.database.delete(self.key, original_value)
+        # Hypothesis moves what it reuses from K.secondary to K; the original stays
+        # recorded as the unshrunk failure.
+        self.store.save_failure(self.key, "unshrunk", original_value, None)
         final = self._execute(state, shrunk, exact=True, observe=True, how="fuzz:shrunk")
         if final.status != Status.INTERESTING:
             final = confirm  # fall back on what we saw fail
@@ -730,6 +749,22 @@ class TestFuzzer:
 
 
 _IMPORTED_AT = time.time()
+
+
+def format_user_traceback(exception: BaseException) -> str:
+    """The traceback of ``exception`` without the frames of the testing tools
+    (hypothesis, pytest, pluggy, hypofuzz_nb): what the user needs to read."""
+    import traceback
+
+    te = traceback.TracebackException.from_exception(exception)
+    seen = set()
+    node: traceback.TracebackException | None = te
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        frames = [f for f in node.stack if not behaviors.is_tool_file(f.filename)]
+        node.stack = traceback.StackSummary.from_list(frames or list(node.stack))
+        node = node.__cause__ or node.__context__
+    return "".join(te.format())
 
 
 class _NoData:

@@ -38,11 +38,11 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import sys
 import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,39 +230,50 @@ def _load_from_store(store: Store) -> FuzzData:
             if k.endswith(suffix) and len(k) == 48 + len(suffix) and k[: -len(suffix)] not in listed
         }
         keys = sorted(listed | extra)
-    # Reports: one thread fetches the next test's values while this one parses the
-    # previous test's (file reads release the GIL), keeping columns as lists.
+    # Reports: read ahead (store.fetch_many) while parsing, keeping columns as lists.
     cols: dict[str, list[Any]] = {
         name: []
-        for name in ("key", "nodeid", "worker", "timestamp", "elapsed", "inputs", "behaviors",
-                     "fingerprints", "phase", "since")
+        for name in (
+            "key",
+            "nodeid",
+            "worker",
+            "timestamp",
+            "elapsed",
+            "inputs",
+            "behaviors",
+            "fingerprints",
+            "phase",
+            "since",
+        )
     }
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hypofuzz_nb-load") as pool:
-        pending = [pool.submit(store.fetch, reports_key(key)) for key in keys[:2]]
-        for i, key in enumerate(keys):
-            values = pending[i].result()
-            pending[i] = None  # type: ignore[call-overload]  # free the raw bytes early
-            if i + 2 < len(keys):
-                pending.append(pool.submit(store.fetch, reports_key(keys[i + 2])))
-            columns = store.report_columns(values)
-            del values
-            b64 = key_to_base64(key)
-            if set(columns["database_key"]) - {b64}:
-                # a report filed under another test's key: wrong, but not garbage
-                keep = [k == b64 for k in columns["database_key"]]
-                store.skipped["report_wrong_key"] += keep.count(False)
-                columns = {name: list(itertools.compress(col, keep)) for name, col in columns.items()}
-            cols["key"].extend(itertools.repeat(key, len(columns["nodeid"])))
-            cols["nodeid"] += columns["nodeid"]
-            cols["worker"] += columns["worker_uuid"]
-            cols["timestamp"] += columns["timestamp"]
-            cols["elapsed"] += columns["elapsed_time"]
-            cols["inputs"] += columns["inputs"]
-            cols["behaviors"] += columns["behaviors"]
-            cols["fingerprints"] += columns["fingerprints"]
-            cols["phase"] += columns["phase"]
-            cols["since"] += columns["since_new_behavior"]
-    reports, per_test = _merge_reports(cols)
+    fetched = store.fetch_many([reports_key(key) for key in keys])
+    for index, (key, values) in enumerate(zip(keys, fetched, strict=True)):
+        columns = store.report_columns(values)
+        del values
+        b64 = key_to_base64(key)
+        if set(columns["database_key"]) - {b64}:
+            # a report filed under another test's key: wrong, but not garbage
+            keep = [k == b64 for k in columns["database_key"]]
+            store.skipped["report_wrong_key"] += keep.count(False)
+            columns = {name: list(itertools.compress(col, keep)) for name, col in columns.items()}
+        arrays = _numeric_arrays(columns)
+        if arrays is None:
+            # an integer beyond int64 (valid JSON, but no counter gets that big)
+            keep = [all(_INT64_MIN <= v <= _INT64_MAX for v in row) for row in
+                    zip(columns["inputs"], columns["behaviors"], columns["fingerprints"])]
+            store.skipped["report"] += keep.count(False)
+            columns = {name: list(itertools.compress(col, keep)) for name, col in columns.items()}
+            arrays = _numeric_arrays(columns)
+            assert arrays is not None
+        cols["key"].append(np.full(len(columns["nodeid"]), index, dtype="int64"))
+        for name, array in arrays.items():
+            cols[name].append(array)
+        # Repeated strings (one nodeid, a few workers and phases per test) share one object.
+        cols["nodeid"] += map(sys.intern, columns["nodeid"])
+        cols["worker"] += map(sys.intern, columns["worker_uuid"])
+        cols["phase"] += map(sys.intern, columns["phase"])
+        cols["since"] += columns["since_new_behavior"]
+    reports, per_test = _merge_reports(cols, keys)
 
     test_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["tests"]}
     fail_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["failures"]}
@@ -333,7 +344,26 @@ def _load_from_store(store: Store) -> FuzzData:
     )
 
 
-def _merge_reports(cols: dict[str, list[Any]]) -> tuple[pd.DataFrame, dict[bytes, dict[str, Any]]]:
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _numeric_arrays(columns: dict[str, list[Any]]) -> dict[str, np.ndarray] | None:
+    """The numeric report columns as arrays, or ``None`` if an integer overflows int64."""
+    try:
+        return {
+            "timestamp": np.array(columns["timestamp"], dtype="float64"),
+            "elapsed": np.array(columns["elapsed_time"], dtype="float64"),
+            "inputs": np.array(columns["inputs"], dtype="int64"),
+            "behaviors": np.array(columns["behaviors"], dtype="int64"),
+            "fingerprints": np.array(columns["fingerprints"], dtype="int64"),
+        }
+    except OverflowError:
+        return None
+
+
+def _merge_reports(
+    cols: dict[str, list[Any]], key_uniques: list[bytes]
+) -> tuple[pd.DataFrame, dict[bytes, dict[str, Any]]]:
     """Merge every worker's cumulative reports into one monotonic series per test.
 
     Within a test, reports are ordered by timestamp; each worker's counters are
@@ -345,17 +375,17 @@ def _merge_reports(cols: dict[str, list[Any]]) -> tuple[pd.DataFrame, dict[bytes
     if n == 0:
         return _frame("reports", {}), {}
     # Integer codes for tests and (test, worker) pairs keep the group-bys cheap.
-    key_codes, key_uniques = pd.factorize(pd.Series(cols["key"], dtype=object), sort=False)
+    key_codes = np.concatenate(cols["key"])  # index into key_uniques
     worker_codes, worker_uniques = pd.factorize(pd.Series(cols["worker"], dtype=object), sort=False)
-    timestamp = np.asarray(cols["timestamp"], dtype="float64")
+    timestamp = np.concatenate(cols["timestamp"])
     order = np.lexsort((timestamp, key_codes))
     key_codes = key_codes[order]
     worker_codes = worker_codes[order]
     timestamp = timestamp[order]
-    elapsed = np.asarray(cols["elapsed"], dtype="float64")[order]
-    inputs = np.asarray(cols["inputs"], dtype="int64")[order]
-    behaviors = np.asarray(cols["behaviors"], dtype="int64")[order]
-    fingerprints = np.asarray(cols["fingerprints"], dtype="int64")[order]
+    elapsed = np.concatenate(cols["elapsed"])[order]
+    inputs = np.concatenate(cols["inputs"])[order]
+    behaviors = np.concatenate(cols["behaviors"])[order]
+    fingerprints = np.concatenate(cols["fingerprints"])[order]
 
     pair = pd.Series(key_codes.astype("int64") * (len(worker_uniques) + 1) + worker_codes)
     by_pair = pd.DataFrame({"pair": pair, "inputs": inputs, "elapsed": elapsed})
@@ -363,8 +393,12 @@ def _merge_reports(cols: dict[str, list[Any]]) -> tuple[pd.DataFrame, dict[bytes
     worker_inputs = grouped["inputs"].cummax().to_numpy()
     worker_elapsed = grouped["elapsed"].cummax().to_numpy()
     # each worker's increase since its previous report; summed per test -> merged total
-    step_inputs = worker_inputs - pd.Series(worker_inputs).groupby(pair).shift(1, fill_value=0).to_numpy()
-    step_elapsed = worker_elapsed - pd.Series(worker_elapsed).groupby(pair).shift(1, fill_value=0.0).to_numpy()
+    step_inputs = (
+        worker_inputs - pd.Series(worker_inputs).groupby(pair).shift(1, fill_value=0).to_numpy()
+    )
+    step_elapsed = (
+        worker_elapsed - pd.Series(worker_elapsed).groupby(pair).shift(1, fill_value=0.0).to_numpy()
+    )
     keys = pd.Series(key_codes)
     total_inputs = pd.Series(step_inputs).groupby(keys).cumsum().to_numpy()
     total_elapsed = pd.Series(step_elapsed).groupby(keys).cumsum().to_numpy()
@@ -421,10 +455,14 @@ def _nodeid_from_records(
     return None
 
 
-_EXCEPTION_LINE = re.compile(r"^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|[A-Z]\w*))(?::\s?(.*))?$")
+_EXCEPTION_LINE = re.compile(
+    r"^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|[A-Z]\w*))(?::\s?(.*))?$"
+)
 
 
-def _exception_and_message(status_reason: str, traceback: str | None) -> tuple[str | None, str | None]:
+def _exception_and_message(
+    status_reason: str, traceback: str | None
+) -> tuple[str | None, str | None]:
     """The exception type and message of a failure, from Hypothesis' observation."""
     exception = None
     if status_reason:
@@ -437,7 +475,9 @@ def _exception_and_message(status_reason: str, traceback: str | None) -> tuple[s
         candidates = marked or lines[-1:]
         for line in candidates:
             match = _EXCEPTION_LINE.match(line.strip())
-            if match and (exception is None or match.group(1).split(".")[-1] == exception.split(".")[-1]):
+            if match and (
+                exception is None or match.group(1).split(".")[-1] == exception.split(".")[-1]
+            ):
                 exception = exception or match.group(1)
                 message = match.group(2) or ""
                 break
@@ -446,7 +486,9 @@ def _exception_and_message(status_reason: str, traceback: str | None) -> tuple[s
     return exception, message
 
 
-def _add_failure_row(rows: dict[str, list[Any]], nodeid: str | None, failure: StoredFailure) -> None:
+def _add_failure_row(
+    rows: dict[str, list[Any]], nodeid: str | None, failure: StoredFailure
+) -> None:
     obs = failure.observation
     tb = obs.traceback if obs else None
     exception, message = _exception_and_message(obs.status_reason if obs else "", tb)
@@ -469,4 +511,3 @@ def _workers_frame(identities: list[WorkerIdentity]) -> pd.DataFrame:
         for name in columns:
             columns[name].append(getattr(identity, name))
     return _frame("workers", columns)
-

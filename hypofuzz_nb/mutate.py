@@ -81,10 +81,16 @@ class FuzzProvider(_compat.engine_provider_base()):  # type: ignore[misc]
         )
 
 
-def _tweak_integer(value: int, constraints: dict, rnd: Random) -> int:
+def _tweak_integer(
+    value: int, constraints: dict, rnd: Random, constants: tuple[int, ...] = ()
+) -> int:
     lo, hi = constraints.get("min_value"), constraints.get("max_value")
     r = rnd.random()
-    if r < 0.4:
+    if constants and r < 0.15:
+        new = rnd.choice(constants)
+    elif lo is not None and hi is not None and hi - lo <= 4096 and r < 0.45:
+        new = rnd.randint(lo, hi)
+    elif r < 0.4:
         new = value + rnd.choice((-1, 1)) * rnd.randint(1, 16)
     elif r < 0.55:
         new = value + rnd.choice((-1, 1)) * (1 << rnd.randint(0, 64))
@@ -117,10 +123,15 @@ def _tweak_float(value: float, rnd: Random) -> float:
     return rnd.choice(options)()
 
 
-def _tweak_bytes(value: bytes, constraints: dict, rnd: Random) -> bytes:
+def _tweak_bytes(
+    value: bytes, constraints: dict, rnd: Random, constants: tuple[bytes, ...] = ()
+) -> bytes:
     data = bytearray(value)
     r = rnd.random()
-    if data and r < 0.45:
+    if constants and r < 0.1:
+        i = rnd.randint(0, len(data))
+        data[i:i] = rnd.choice(constants)
+    elif data and r < 0.45:
         data[rnd.randrange(len(data))] = rnd.randrange(256)
     elif r < 0.7:
         data.insert(rnd.randint(0, len(data)), rnd.randrange(256))
@@ -160,7 +171,47 @@ def _tweak_string(value: str, constraints: dict, rnd: Random, donors: list[str])
     return "".join(chars)
 
 
-def mutate_value(node: NodeT, rnd: Random, donors: list[Any] = ()) -> Any:
+class Constants:
+    """Literal constants of the code under test, by type: mutation dictionaries."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self.ints: tuple[int, ...] = ()
+        self.bytes: tuple[bytes, ...] = ()
+        self.strings: tuple[str, ...] = ()
+        self._seen: set = set()
+
+    def add_code(self, code: Any) -> None:
+        """Mine ``code`` (a code object of the code under test) once."""
+        if code in self._seen or len(self._seen) > 10_000:
+            return
+        self._seen.add(code)
+        ints, bs, strs = set(self.ints), set(self.bytes), set(self.strings)
+        for c in code.co_consts:
+            if isinstance(c, bool) or c is None:
+                continue
+            if isinstance(c, int) and abs(c) < 1 << 64:
+                ints.update((c, c + 1, c - 1))
+            elif isinstance(c, bytes) and 0 < len(c) <= 64:
+                bs.add(c)
+                ints.update(c)
+            elif isinstance(c, str) and 0 < len(c) <= 64:
+                strs.add(c)
+                bs.add(c.encode("utf-8", "replace"))
+                if len(c) == 1:
+                    ints.add(ord(c))
+        self.ints = tuple(sorted(ints))[: self.LIMIT]
+        self.bytes = tuple(sorted(bs))[: self.LIMIT]
+        self.strings = tuple(sorted(strs))[: self.LIMIT]
+
+
+_NO_CONSTANTS = Constants()
+
+
+def mutate_value(
+    node: NodeT, rnd: Random, donors: list[Any] = (), constants: Constants = _NO_CONSTANTS
+) -> Any:
     """A new value for one node, near the old one where that makes sense; the old value
     if no permitted new one was found."""
     choice_type, constraints, value, _forced = node
@@ -168,13 +219,14 @@ def mutate_value(node: NodeT, rnd: Random, donors: list[Any] = ()) -> Any:
         if choice_type == "boolean":
             new: Any = not value
         elif choice_type == "integer":
-            new = _tweak_integer(value, constraints, rnd)
+            new = _tweak_integer(value, constraints, rnd, constants.ints)
         elif choice_type == "float":
             new = _tweak_float(value, rnd)
         elif choice_type == "bytes":
-            new = _tweak_bytes(value, constraints, rnd)
+            new = _tweak_bytes(value, constraints, rnd, constants.bytes)
         else:
-            new = _tweak_string(value, constraints, rnd, [d for d in donors if isinstance(d, str)])
+            strings = [d for d in donors if isinstance(d, str)] + list(constants.strings)
+            new = _tweak_string(value, constraints, rnd, strings)
         if new is not None and _compat.engine_choice_permitted(new, constraints):
             return new
     return value
@@ -186,6 +238,7 @@ class Mutator:
     def __init__(self, rnd: Random, *, max_choices: int = 8 * 1024) -> None:
         self.rnd = rnd
         self.max_choices = max_choices
+        self.constants = Constants()
 
     def mutate(self, parent: Seed, other: Seed | None = None) -> tuple:
         """One to a few stacked mutations of ``parent`` (``other`` is for splicing)."""
@@ -225,7 +278,7 @@ class Mutator:
         if node[1] is None:
             choices[i] = _mutate_untyped(choices[i], rnd, donors)
         else:
-            choices[i] = mutate_value(node, rnd, donors)
+            choices[i] = mutate_value(node, rnd, donors, self.constants)
         return choices
 
     def _splice(self, choices: list, other: tuple) -> list:

@@ -370,11 +370,14 @@ class Observation:
         ):
             return None
         obj = dict(obj)
-        obj["arguments"] = _decode_nonfinite(obj["arguments"])
-        obj["features"] = _decode_nonfinite(obj["features"])
-        # to_json encodes these two as well (json has no non-finite floats): undo it
-        obj["timing"] = _decode_nonfinite(obj["timing"])
-        obj["metadata"] = _decode_nonfinite(obj["metadata"])
+        try:
+            obj["arguments"] = _decode_nonfinite(obj["arguments"])
+            obj["features"] = _decode_nonfinite(obj["features"])
+            # to_json encodes these two as well (json has no non-finite floats): undo it
+            obj["timing"] = _decode_nonfinite(obj["timing"])
+            obj["metadata"] = _decode_nonfinite(obj["metadata"])
+        except RecursionError:  # nesting json.loads accepts but we cannot walk
+            return None
         return cls(**obj)
 
     @classmethod

@@ -41,9 +41,11 @@ background when the database fails, so nothing is lost by unwrapping.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Literal
@@ -57,7 +59,7 @@ from hypothesis.database import (
 from hypofuzz_nb import _compat
 from hypofuzz_nb.store import DatabaseUnreachable
 
-__all__ = ["DatabaseReadError", "DatabaseWriteError", "ResilientDatabase"]
+__all__ = ["DatabaseReadError", "DatabaseWriteError", "ResilientDatabase", "describe_database"]
 
 OpT = Literal["save", "delete"]
 
@@ -72,6 +74,26 @@ def _buffer_class(key: bytes) -> int:
     if key.endswith(b".hypofuzz.reports"):
         return _REPORTS
     return _KEEP
+
+
+def describe_database(database: object) -> str:
+    """A short, password-free description of ``database`` for messages.
+
+    Redis databases are described by host, port and database number only (their
+    repr is long, and a client built without redis-py's redaction could show a
+    password); directory databases by path; anything else by ``repr``.
+    """
+    if isinstance(database, ResilientDatabase):
+        return describe_database(database.inner)
+    if isinstance(database, DirectoryBasedExampleDatabase):
+        return f"the directory database at {str(database.path)!r}"
+    client = getattr(database, "redis", None)
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if isinstance(kwargs, dict):
+        where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        return f"the Redis database at {where}/{kwargs.get('db', 0)}"
+    return repr(database)
 
 
 class DatabaseReadError(DatabaseUnreachable):
@@ -123,6 +145,9 @@ class ResilientDatabase(ExampleDatabase):
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._closed = False
+        self._atexit_registered = False
+        #: Seconds a process exiting with buffered writes waits for the database.
+        self.exit_flush_timeout = 5.0
         self._thread: threading.Thread | None = None
         self._seq = 0
         self._in_flight: tuple[bytes, bytes] | None = None
@@ -156,7 +181,7 @@ class ResilientDatabase(ExampleDatabase):
         except Exception as err:
             self._note_failure(err)
             raise DatabaseReadError(
-                f"Could not read from the example database {self.inner!r}: "
+                f"Could not read from {describe_database(self.inner)}: "
                 f"{type(err).__name__}: {err}. Check that it is reachable (the Redis server "
                 "running and accepting connections, the directory readable). "
                 f"{self.pending_writes} writes are kept in memory and will be written once it is."
@@ -294,6 +319,11 @@ class ResilientDatabase(ExampleDatabase):
                 target=self._retry_loop, name="hypofuzz_nb-resilient-writer", daemon=True
             )
             self._thread.start()
+            if not self._atexit_registered:
+                # A process that exits with writes still buffered gives the database
+                # a last, bounded chance to take them.
+                self._atexit_registered = True
+                atexit.register(_flush_at_exit, weakref.ref(self))
 
     def _next(self) -> tuple[OpT, bytes, bytes, int] | None:
         """The oldest pending write, most precious class first (caller holds the lock)."""
@@ -346,3 +376,9 @@ class ResilientDatabase(ExampleDatabase):
         with contextlib.suppress(Exception):
             self._closed = True
             self._wake.set()
+
+
+def _flush_at_exit(ref: weakref.ref[ResilientDatabase]) -> None:
+    database = ref()
+    if database is not None and database.pending_writes:
+        database.flush(database.exit_flush_timeout)

@@ -100,7 +100,9 @@ def redis_database_from_url(
 ) -> Any:
     """A ``RedisExampleDatabase`` on the server at ``url`` (``redis://[:password@]host:port/db``).
 
-    The password is passed to redis-py only; redis-py redacts it in its reprs, and
+    ``expire_after``, ``key_prefix`` and ``listener_channel`` go to
+    ``RedisExampleDatabase`` (its defaults when not given). The password is passed
+    to redis-py only; redis-py redacts it in its reprs, and
     every message here shows :func:`redact_url`. Connection timeouts are bounded so
     that a vanished server makes writes fail (and be buffered by
     :class:`~hypofuzz_nb.resilient.ResilientDatabase`) instead of hanging.
@@ -123,8 +125,16 @@ def redis_database_from_url(
             "The redis package is not installed: pip install 'hypofuzz_nb[redis]'"
         ) from err
     try:
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
         client = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            # redis-py retries for seconds by default; ResilientDatabase and the watcher
+            # retry themselves, so fail fast instead of stalling a worker per write.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
         )
     except ValueError:
         # redis-py's messages quote the URL's parts, which may include the password.
@@ -252,6 +262,7 @@ class DatabaseWatcher:
         self._threads: list[threading.Thread] = []
         self._listening_on: list[Any] = []
         self._outages: dict[int, float] = {}
+        self._fingerprints: dict[int, dict[bytes, bytes]] = {}
         leaves = _leaves(database)
         self._redis = [leaf for leaf in leaves if _compat.watch_is_redis_database(leaf)]
         self._listen = [
@@ -291,8 +302,18 @@ class DatabaseWatcher:
             except Exception as err:  # a listener that cannot start: poll instead
                 self._set_error(id(leaf), err)
                 self._poll.append(leaf)
+        # Baselines and subscriptions are in place before start() returns, so every
+        # change made after it is reported (bounded wait: a dead server must not block).
+        for leaf in self._poll:
+            self._poll_once(leaf, self._fingerprints)
+        ready = []
         for index, leaf in enumerate(self._redis):
-            self._spawn(self._pump_redis, leaf, name=f"hypofuzz_nb-watch-redis-{index}")
+            subscribed = threading.Event()
+            ready.append(subscribed)
+            self._spawn(self._pump_redis, leaf, subscribed, name=f"hypofuzz_nb-watch-redis-{index}")
+        deadline = time.monotonic() + 3.0
+        for subscribed in ready:
+            subscribed.wait(max(0.0, deadline - time.monotonic()))
         self._spawn(self._dispatch, name="hypofuzz_nb-watch")
         return self
 
@@ -363,8 +384,8 @@ class DatabaseWatcher:
 
     def _dispatch(self) -> None:
         """The one thread that polls and calls the callback, at most every min_interval."""
-        fingerprints: dict[int, dict[bytes, bytes]] = {}
-        next_poll = time.monotonic()
+        fingerprints = self._fingerprints
+        next_poll = time.monotonic() + self.poll_interval
         last_call = -float("inf")
         while not self._stopping.is_set():
             now = time.monotonic()
@@ -409,7 +430,7 @@ class DatabaseWatcher:
         if changed:
             self._notify(changed)
 
-    def _pump_redis(self, database: Any) -> None:
+    def _pump_redis(self, database: Any, subscribed: threading.Event) -> None:
         """Read the pub/sub channel of one RedisExampleDatabase until stopped; reconnect."""
         backoff = 0.1
         while not self._stopping.is_set():
@@ -418,6 +439,7 @@ class DatabaseWatcher:
                 pubsub = database.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(database.listener_channel)
                 database.redis.ping()
+                subscribed.set()
                 self._clear_error(id(database))
                 backoff = 0.1
                 while not self._stopping.is_set():
@@ -428,6 +450,7 @@ class DatabaseWatcher:
                     self._notify(None if decoded is None else {decoded[1]})
             except Exception as err:
                 self._set_error(id(database), err)
+                subscribed.set()  # start() need not wait for a server that is down
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import html
 import math
+import os
 import sys
 import threading
 import time
@@ -92,7 +93,10 @@ def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozense
     """The tests frame as an escaped HTML table; failing tests first, selected rows marked."""
     if tests.empty:
         return "<p><i>No tests in this database yet.</i></p>"
-    header = "".join(f"<th>{html.escape(title)}</th>" for _, title in TABLE_COLUMNS)
+    header = "".join(
+        f'<th style="text-align:right;padding:0 .6em">{html.escape(title)}</th>'
+        for _, title in TABLE_COLUMNS
+    )
     rows = []
     for row in _sorted_tests(tests).to_dict("records"):
         nodeid = str(row.get("nodeid", ""))
@@ -166,6 +170,11 @@ def _resolve_source(
     source: Any, database: ExampleDatabase | None
 ) -> tuple[Callable[[], Any], ExampleDatabase | None, bool]:
     """(loader, database to listen to, live?) for what the user passed."""
+    if isinstance(source, (str, os.PathLike)):
+        from hypofuzz_nb.store import open_database
+
+        # Raises DatabasePathError (naming the path) for a path that is no database.
+        source = open_database(source)
     if source is None or isinstance(source, ExampleDatabase):
         from hypofuzz_nb.frames import load
 
@@ -179,7 +188,7 @@ def _resolve_source(
     if callable(source):
         return source, database, True
     raise TypeError(
-        "Dashboard needs a Hypothesis ExampleDatabase, the result of hypofuzz_nb.load(), "
+        "Dashboard needs a Hypothesis ExampleDatabase, a database directory, the result of hypofuzz_nb.load(), "
         f"a fuzzing session, or a function returning load()'s result; not {type(source).__name__}"
     )
 
@@ -187,8 +196,8 @@ def _resolve_source(
 class Dashboard:
     """A live view of one database: tests table, progress plot and failures.
 
-    ``source`` is an ``ExampleDatabase`` (``None``: the database of the settings
-    profile in effect), what :func:`hypofuzz_nb.load` returned (a static view), an
+    ``source`` is an ``ExampleDatabase`` or the path of a directory database
+    (``None``: the database of the settings profile in effect), what :func:`hypofuzz_nb.load` returned (a static view), an
     object with a ``database`` attribute (a fuzzing session), or a function that
     returns ``load()``'s result. ``database`` names the database to listen to for
     changes when ``source`` is such a function. ``session`` is the fuzzing session

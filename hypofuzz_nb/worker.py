@@ -302,8 +302,10 @@ class _FuzzLoop:
         timeout: float,
         exclude: Iterable[str] = (),
         on_input: Any = None,
+        on_exit: Any = None,
     ) -> None:
         excluded = set(exclude)
+        self.on_exit = on_exit
         self.targets = [t for t in targets if t.nodeid not in excluded]
         self.database = database
         self.max_time = max_time
@@ -389,12 +391,17 @@ class _FuzzLoop:
         finally:
             self._current = None
             self.current_index = -1
-            for index, fuzzer in enumerate(fuzzers):
-                if started[index]:
-                    try:
-                        fuzzer.stop()
-                    finally:
-                        self._publish(index, fuzzer)
+            try:
+                for index, fuzzer in enumerate(fuzzers):
+                    if started[index]:
+                        try:
+                            fuzzer.stop()
+                        finally:
+                            self._publish(index, fuzzer)
+            finally:
+                if self.on_exit is not None:
+                    # Session-scoped fixture teardowns of the collection run here.
+                    self.on_exit()
 
 
 class _InputWatcher:
@@ -453,10 +460,14 @@ class FuzzSession:
     """A running (or finished) fuzzing session. Create one with :func:`fuzz`.
 
     All methods are safe to call from any thread. :attr:`database` is the database
-    the session writes to.
+    the session writes to; :attr:`collection_errors` are the files that could not be
+    imported (their tests are not fuzzed, the others are); :attr:`not_fuzzable` are
+    the Hypothesis tests left out, each with its reason.
     """
 
     database: Any = None
+    collection_errors: Sequence[Any] = ()
+    not_fuzzable: Sequence[Any] = ()
 
     def __init__(self, *, workers: int, max_time: float | None) -> None:
         self.workers = workers
@@ -671,6 +682,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         timeout=config.timeout,
         exclude=config.exclude,
         on_input=on_input,
+        on_exit=collection.close,
     )
     finished = threading.Event()
 
@@ -999,17 +1011,27 @@ def fuzz(
             )
         target_list = list(getattr(targets, "targets", targets))
         collected_db = getattr(targets, "database", None)
+        collection_errors = list(getattr(targets, "errors", ()) or ())
+        not_fuzzable = list(getattr(targets, "not_fuzzable", ()) or ())
+        close = None  # the caller owns the collection
     else:
         from hypofuzz_nb.collect import collect_tests
 
+        # Raises for what must be fixed first (bad path, nothing fuzzable, ...).
         collection = collect_tests(path_list, args)
-        _raise_collection_errors(collection)
         target_list = list(collection.targets)
         collected_db = collection.database
+        collection_errors = list(collection.errors)
+        not_fuzzable = list(collection.not_fuzzable)
+        close = collection.close
     if not target_list:
+        if close is not None:
+            close()
         raise WorkerError(_nothing_to_fuzz_message(targets, path_list))
     effective_db = database if database is not None else collected_db
     if effective_db is None:
+        if close is not None:
+            close()
         raise WorkerError(
             "the settings profile in effect has database=None, so the fuzzer would "
             "have nowhere to save what it finds: load a profile with a database, or "
@@ -1022,10 +1044,17 @@ def fuzz(
             max_time=max_time,
             max_examples=max_examples,
             timeout=float(timeout),
+            on_exit=close,
         )
         session: FuzzSession = _ThreadSession(loop, max_time=max_time)
         session.database = effective_db
+        session.collection_errors = collection_errors
+        session.not_fuzzable = not_fuzzable
         return session
+    # The worker processes collect for themselves; this collection only checked
+    # that there is something to fuzz and found the database.
+    if close is not None:
+        close()
     if database is not None:
         import pickle
 
@@ -1048,17 +1077,9 @@ def fuzz(
         timeout=float(timeout),
     )
     session.database = effective_db
+    session.collection_errors = collection_errors
+    session.not_fuzzable = not_fuzzable
     return session
-
-
-def _raise_collection_errors(collection: Any) -> None:
-    errors = list(getattr(collection, "errors", ()) or ())
-    if not errors:
-        return
-    first = errors[0]
-    if isinstance(first, BaseException):
-        raise first
-    raise WorkerError(str(first))
 
 
 def _nothing_to_fuzz_message(targets: Any, paths: tuple[str, ...]) -> str:

@@ -128,3 +128,12 @@ def test_render_from_many_threads_at_once():
     # Same inputs, same picture: threads did not draw into each other's figures.
     assert results[0] == results[2]
     assert results[1] == results[3]
+
+
+def test_steps_without_change_are_dropped_losslessly():
+    reports = make_reports(n_tests=2, n_reports=10)
+    reports["behaviors"] = [5, 5, 5, 6, 6, 6, 6, 7, 7, 7] * 2
+    (first, second) = _lines(plot_progress(reports, log=False))
+    for line in (first, second):
+        assert list(line.get_xdata()) == [0.0, 3.0, 7.0, 9.0]
+        assert list(line.get_ydata()) == [5.0, 6.0, 7.0, 7.0]

@@ -249,3 +249,13 @@ def test_decoders_never_raise(value):
     ):
         decoder(value)
     decode_choices(value)
+
+
+@pytest.mark.parametrize("depth", [500, 900, 5000])
+def test_deeply_nested_observation_is_rejected_not_raised(depth):
+    obj = make_observation().to_json()
+    raw = json.dumps(obj).replace(
+        '"arguments": {"x": 1}', '"arguments": {"x": ' + "[" * depth + "]" * depth + "}"
+    )
+    assert raw != json.dumps(obj)
+    Observation.from_bytes(raw.encode())  # must not raise, whatever it decides

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import sys
 import threading
 import time
@@ -230,10 +231,22 @@ def test_unreachable_database_keeps_data_and_recovers(dashboards):
 
 
 def test_bad_source_says_what_to_pass():
-    with pytest.raises(TypeError, match=r"ExampleDatabase, the result of hypofuzz_nb\.load"):
+    with pytest.raises(
+        TypeError, match=r"ExampleDatabase, a database directory, the result of hypofuzz_nb\.load"
+    ):
         Dashboard(42)
     with pytest.raises(ValueError, match="poll_interval must be a positive number"):
         Dashboard(make_data(1, 1), poll_interval=0)
+
+
+def test_bad_database_path_names_it(tmp_path):
+    from hypofuzz_nb.errors import HypofuzzNbError
+
+    with pytest.raises(HypofuzzNbError, match="does not exist"):
+        Dashboard(str(tmp_path / "no-such-db"))
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(HypofuzzNbError, match="is a file, not a directory"):
+        Dashboard(tmp_path / "a-file")
 
 
 def test_reproduce_button_stores_exception_for_debug(monkeypatch, dashboards):
@@ -279,3 +292,38 @@ def test_display_in_a_real_ipython_shell(dashboards):
     assert WIDGET_VIEW in formatted
     assert "tests/test_mod.py::test_1" in formatted["text/html"]
     assert formatted["text/plain"].startswith("hypofuzz_nb dashboard: 2 tests")
+
+
+def test_executed_notebook_keeps_a_static_summary(tmp_path):
+    """nbconvert, GitHub and nbviewer show the text/html fallback: it must hold the data."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    db_path = tmp_path / "db"
+    db = DirectoryBasedExampleDatabase(db_path)
+    write_reports(db, _key("a"), "tests/test_a.py::test_a", 5)
+    write_failure(db, _key("a"), "tests/test_a.py::test_a", (EVIL,), representation="test_a()")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from hypofuzz_nb import Dashboard\n"
+            f"dashboard = Dashboard({str(db_path)!r}, live=False)\n"
+            "dashboard"
+        )
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbclient.NotebookClient(notebook, timeout=60, kernel_name="python3").execute(cwd=str(tmp_path))
+    (output,) = [o for o in notebook.cells[0].outputs if o.output_type == "execute_result"]
+    assert WIDGET_VIEW in output.data
+    assert "tests/test_a.py::test_a" in output.data["text/html"]
+    assert "data:image/png;base64," in output.data["text/html"]
+    assert "<script" not in output.data["text/html"]
+    assert "1 failing" in output.data["text/plain"]
+
+    # nbconvert's HTML prefers the widget view and renders it from the widget state
+    # that nbclient saved into the notebook: that state must carry the data too.
+    state = json.dumps(notebook.metadata["widgets"])
+    assert "tests/test_a.py::test_a" in state
+    nbconvert = pytest.importorskip("nbconvert")
+    body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
+    assert "application/vnd.jupyter.widget-state+json" in body
+    assert "tests/test_a.py::test_a" in body.replace("\\/", "/")

@@ -295,7 +295,7 @@ def test_a_given_database_overrides_the_profile_for_every_test(tmp_path):
 
 
 def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
-    from hypofuzz_nb.collect import collect_tests
+    from hypofuzz_nb.collect import collect_namespace
 
     namespace: dict = {"__name__": "__main__"}
     exec(
@@ -314,7 +314,7 @@ def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
         ),
         namespace,
     )
-    collection = collect_tests(namespace=namespace)
+    collection = collect_namespace(namespace, notebook_name="nb")
     assert len(collection.targets) == 2
     db = InMemoryExampleDatabase()
     session = fuzz(targets=collection, database=db, max_examples=2000, max_time=120)

@@ -1,0 +1,302 @@
+"""The dashboard in a real browser: JupyterLab on loopback, driven by headless Chromium.
+
+Starts ``jupyter lab`` on a free 127.0.0.1 port without a token, in a temporary root
+directory with temporary Jupyter and IPython directories, opens a notebook in
+Debian's Chromium through Playwright, runs every cell and checks that the
+dashboard's table, a non-empty progress image and the failure list render. A
+screenshot goes to tests/artifacts/ (gitignored).
+
+Playwright's own browser download cannot work here, so Chromium comes from
+``/usr/bin/chromium`` (installed by .ci/run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+REPO = Path(__file__).resolve().parents[2]
+SERVER_START_TIMEOUT = 60.0
+RUN_TIMEOUT_MS = 90_000
+
+
+def _requirements() -> str | None:
+    for module in ("playwright", "jupyterlab"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"needs the {module} package (the `browser` extra)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"needs Debian's chromium at {CHROMIUM}"
+    return None
+
+
+_missing = _requirements()
+if _missing:
+    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason=_missing)]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class JupyterLab:
+    def __init__(self, root: Path, port: int, process: subprocess.Popen, log: Path) -> None:
+        self.root = root
+        self.port = port
+        self.process = process
+        self.log = log
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root = base / "root"
+    root.mkdir()
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_DATA_DIR=str(base / "data"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        IPYTHONDIR=str(base / "ipython"),
+        # The kernel imports hypofuzz_nb from this checkout even if it is not installed.
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    )
+    port = _free_port()
+    log = base / "jupyterlab.log"
+    with open(log, "wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                # ServerApp.token/password are the older (deprecated) names of these.
+                "--IdentityProvider.token=",
+                "--PasswordIdentityProvider.hashed_password=",
+                "--allow-root",
+                "--ServerApp.disable_check_xsrf=True",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.expose_app_in_browser=True",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=root,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    lab = JupyterLab(root, port, process, log)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {process.returncode}:\n{lab.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{lab.url}/api/status", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer within {SERVER_START_TIMEOUT}s")
+            time.sleep(0.2)
+        yield lab
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _notebook(cells: list[str]) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": f"cell{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": textwrap.dedent(source).strip(),
+                }
+                for i, source in enumerate(cells)
+            ],
+            "metadata": {
+                "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+#: A database as a worker writes it (through hypofuzz_nb.records), with a failure
+#: whose generated strings are hostile, then the dashboard of it.
+DASHBOARD_CELLS = [
+    """
+    import hashlib, time
+    from hypothesis.database import DirectoryBasedExampleDatabase
+    from hypofuzz_nb import records
+
+    db = DirectoryBasedExampleDatabase("fuzz-db")
+    now = time.time()
+    for t in range(4):
+        key = hashlib.sha384(f"test-{t}".encode()).digest()
+        nodeid = f"tests/test_demo.py::test_{t}"
+        db.save(records.TEST_KEYS_KEY, key)
+        for r in range(30):
+            report = records.Report(
+                database_key=records.key_to_base64(key), nodeid=nodeid,
+                elapsed_time=float(r + 1), timestamp=now - 30 + r, worker_uuid="a" * 32,
+                status_counts={"0": 0, "1": 0, "2": 50 * (r + 1), "3": 0},
+                behaviors=10 + t + r // 3, fingerprints=5 + r, since_new_behavior=r % 7,
+                phase="generate",
+            )
+            db.save(records.reports_key(key), report.to_bytes())
+    evil = "<script>document.title='pwned'</script>"
+    value = records.encode_choices((evil,))
+    db.save(key, value)
+    observation = records.Observation(
+        status="failed", status_reason=f"ValueError: {evil}",
+        representation=f"test_3(\\n    s={evil!r},\\n)", property=nodeid, run_start=now,
+        arguments={"s": evil},
+        metadata={"traceback": f"Traceback (most recent call last):\\nValueError: {evil}\\n",
+                  "reproduction_decorator": "@reproduce_failure('6.170.17', b'AXic')"},
+    )
+    db.save(records.failure_observation_key(key, "shrunk", value), observation.to_bytes())
+    """,
+    """
+    from hypofuzz_nb import Dashboard
+    dashboard = Dashboard(db)
+    dashboard
+    """,
+]
+
+
+def _run_notebook(page, lab: JupyterLab, name: str) -> None:
+    page.goto(f"{lab.url}/lab/tree/{name}", wait_until="domcontentloaded")
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+        " && window.jupyterapp.shell.currentWidget.sessionContext"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+        " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
+        " === 'idle'",
+        timeout=RUN_TIMEOUT_MS,
+    )
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+
+def _assert_dashboard_rendered(page) -> None:
+    dashboard = page.locator(".hypofuzz-nb-dashboard").first
+    dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    table = dashboard.locator("table.hypofuzz-nb-tests")
+    table.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert table.locator("tbody tr").count() >= 1
+    image = dashboard.locator("img").first
+    image.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100",
+        arg=image.element_handle(),
+        timeout=RUN_TIMEOUT_MS,
+    )
+    failure = dashboard.locator(".hypofuzz-nb-failure").first
+    failure.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert failure.get_by_role("button", name="Reproduce").is_visible()
+    assert failure.get_by_role("button", name="Debug").is_visible()
+
+
+def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
+    (jupyterlab.root / "dashboard.ipynb").write_text(_notebook(DASHBOARD_CELLS))
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    try:
+        _run_notebook(page, jupyterlab, "dashboard.ipynb")
+        _assert_dashboard_rendered(page)
+        failure = page.locator(".hypofuzz-nb-failure").first
+        # The hostile string is shown as text, never run as markup.
+        assert "<script>document.title='pwned'</script>" in failure.inner_text()
+        assert page.title() != "pwned"
+        assert "tests/test_demo.py::test_3" in page.locator("table.hypofuzz-nb-tests").inner_text()
+        # The Reproduce button reaches Failure.reproduce() in the kernel: the demo's
+        # test file does not exist, and the failure says so in its output area.
+        failure.get_by_role("button", name="Reproduce").click()
+        failure.get_by_text("does not exist relative to").wait_for(timeout=RUN_TIMEOUT_MS)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".hypofuzz-nb-dashboard").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_quickstart_notebook_renders_the_dashboard(jupyterlab, browser):
+    quickstart = REPO / "notebooks" / "quickstart.ipynb"
+    if not quickstart.exists():
+        pytest.skip("notebooks/quickstart.ipynb does not exist yet")
+    shutil.copytree(REPO / "notebooks", jupyterlab.root / "notebooks", dirs_exist_ok=True)
+    examples = REPO / "examples"
+    if examples.exists():
+        shutil.copytree(examples, jupyterlab.root / "examples", dirs_exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    try:
+        _run_notebook(page, jupyterlab, "notebooks/quickstart.ipynb")
+        _assert_dashboard_rendered(page)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"), full_page=True)
+    finally:
+        page.close()

@@ -1,0 +1,762 @@
+"""hypofuzz_nb.collect against real pytest collection of real projects in tmp_path.
+
+The key test runs plain ``python -m pytest`` in a subprocess on a project whose
+tests all fail, then checks that the key we collect for each kind of test is the
+key Hypothesis saved the failure under.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from hypofuzz_nb import _compat
+from hypofuzz_nb.collect import (
+    COLLECTION_ERROR,
+    DATABASE_DIFFERS,
+    DERANDOMIZE,
+    NEEDS_ARGUMENTS,
+    NESTED_GIVEN,
+    NO_GENERATE,
+    NOT_HYPOTHESIS,
+    SKIP,
+    SKIPIF,
+    XFAIL,
+    collect_namespace,
+    collect_tests,
+    database_in_effect,
+)
+from hypofuzz_nb.errors import (
+    DatabasePathIsFile,
+    FixtureSetupError,
+    HypofuzzNbError,
+    NoSuchPath,
+    NoTestsCollected,
+    PytestUsageError,
+    TestImportError,
+)
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+def conftest_with_profile(db: Path, extra: str = "") -> str:
+    return textwrap.dedent(
+        f"""
+            from hypothesis import HealthCheck, settings
+            from hypothesis.database import DirectoryBasedExampleDatabase
+
+            settings.register_profile(
+                "collect-test",
+                database=DirectoryBasedExampleDatabase({str(db)!r}),
+                max_examples=20,
+                deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture],
+            )
+            settings.load_profile("collect-test")
+            """
+    ) + textwrap.dedent(extra)
+
+
+FAILING_KINDS = """
+    import unittest
+
+    import pytest
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, rule
+
+
+    @given(st.integers(min_value=0))
+    def test_plain(x):
+        assert x < 0
+
+
+    @pytest.mark.parametrize("n", [1, 2])
+    @given(st.integers(min_value=0))
+    def test_parametrized(n, x):
+        assert x < 0
+
+
+    @pytest.fixture(params=["a", "b"])
+    def letter(request):
+        return request.param
+
+
+    @given(st.integers(min_value=0))
+    def test_parametrized_fixture(letter, x):
+        assert x < 0
+
+
+    @settings(
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ]
+    )
+    @given(st.integers(min_value=0))
+    def test_parametrized_fixture_both_checks_off(letter, x):
+        assert x < 0
+
+
+    class TestClass:
+        @given(st.integers(min_value=0))
+        def test_method(self, x):
+            assert x < 0
+
+        @pytest.mark.parametrize("n", [3])
+        @given(st.integers(min_value=0))
+        def test_method_parametrized(self, n, x):
+            assert x < 0
+
+
+    class TestUnit(unittest.TestCase):
+        @given(st.integers(min_value=0))
+        def test_unit(self, x):
+            assert x < 0
+
+
+    class Machine(RuleBasedStateMachine):
+        @rule(x=st.integers())
+        def step(self, x):
+            assert x != x
+
+
+    TestMachine = Machine.TestCase
+"""
+
+ALL_KIND_IDS = {
+    "test_kinds.py::test_plain",
+    "test_kinds.py::test_parametrized[1]",
+    "test_kinds.py::test_parametrized[2]",
+    "test_kinds.py::test_parametrized_fixture[a]",
+    "test_kinds.py::test_parametrized_fixture[b]",
+    "test_kinds.py::test_parametrized_fixture_both_checks_off[a]",
+    "test_kinds.py::test_parametrized_fixture_both_checks_off[b]",
+    "test_kinds.py::TestClass::test_method",
+    "test_kinds.py::TestClass::test_method_parametrized[3]",
+    "test_kinds.py::TestUnit::test_unit",
+    "test_kinds.py::TestMachine::runTest",
+}
+
+
+def run_pytest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
+
+
+def test_keys_equal_the_keys_plain_pytest_saves_failures_under(tmp_path):
+    db_dir = tmp_path / "db"
+    project = write(
+        tmp_path / "proj",
+        {"conftest.py": conftest_with_profile(db_dir), "test_kinds.py": FAILING_KINDS},
+    )
+    result = run_pytest(project)
+    assert "11 failed" in result.stdout, result.stdout + result.stderr
+
+    with collect_tests(rootdir=project) as collection:
+        by_id = {t.nodeid: t for t in collection.targets}
+        assert set(by_id) == ALL_KIND_IDS, collection.not_fuzzable
+        assert collection.database == DirectoryBasedExampleDatabase(str(db_dir))
+        db = DirectoryBasedExampleDatabase(str(db_dir))
+        for nodeid, target in by_id.items():
+            assert list(db.fetch(target.database_key)), f"nothing saved under key of {nodeid}"
+        # Hypothesis' plugin quirk, followed exactly: with function_scoped_fixture
+        # suppressed (the profile), only the first case of a test whose only
+        # parametrization is a fixture gets its node id mixed in, and the later cases
+        # run under that same key; with both checks suppressed no node id at all.
+        key = {nodeid.split("::")[-1]: t.database_key for nodeid, t in by_id.items()}
+        assert key["test_parametrized_fixture[a]"] == key["test_parametrized_fixture[b]"]
+        both_off = "test_parametrized_fixture_both_checks_off"
+        assert key[f"{both_off}[a]"] == key[f"{both_off}[b]"]
+        assert key["test_parametrized[1]"] != key["test_parametrized[2]"]
+        assert len(set(key.values())) == len(key) - 2
+        # The rule "node id only when parametrized" matters: the salted key of the
+        # plain test holds nothing.
+        plain = by_id["test_kinds.py::test_plain"]
+        inner = plain.test.hypothesis.inner_test
+        inner._hypothesis_internal_add_digest = b"test_kinds.py::test_plain"
+        try:
+            salted = _compat.collection_function_digest(inner)
+        finally:
+            del inner._hypothesis_internal_add_digest
+        assert not list(db.fetch(salted))
+        assert plain.kind == "function"
+        assert by_id["test_kinds.py::TestClass::test_method"].kind == "method"
+        assert by_id["test_kinds.py::TestUnit::test_unit"].kind == "unittest"
+        machine = by_id["test_kinds.py::TestMachine::runTest"]
+        assert machine.kind == "state_machine"
+        assert machine.state_machine.__name__ == "Machine"
+
+
+def test_targets_run_with_their_fixture_kwargs_and_fail_like_pytest(tmp_path):
+    db_dir = tmp_path / "db"
+    project = write(
+        tmp_path / "proj",
+        {"conftest.py": conftest_with_profile(db_dir), "test_kinds.py": FAILING_KINDS},
+    )
+    with collect_tests(rootdir=project) as collection:
+        assert len(collection.targets) == len(ALL_KIND_IDS)
+        for target in collection.targets:
+            with target.fixtures() as kwargs:
+                if target.kind in ("method", "unittest"):
+                    assert type(kwargs["self"]).__name__ in ("TestClass", "TestUnit")
+                if "letter" in target.nodeid:
+                    assert kwargs["letter"] == target.nodeid[-2]
+                with pytest.raises(Exception) as raised:
+                    target.test(**kwargs)
+                assert "AssertionError" in repr(raised.value) or isinstance(
+                    raised.value, AssertionError
+                ), target.nodeid
+    # Inside the fixtures() block the test ran under its collected key, so the
+    # failures landed exactly where plain pytest looks for them.
+    db = DirectoryBasedExampleDatabase(str(db_dir))
+    for target in collection.targets:
+        assert list(db.fetch(target.database_key)), target.nodeid
+
+
+REASONS_PROJECT = {
+    "pytest.ini": """
+        [pytest]
+        addopts = -m "not slow"
+        markers =
+            slow: deselected by addopts
+            fast: selected by -m in a test
+    """,
+    "test_reasons.py": """
+        import sys
+
+        import pytest
+        from hypothesis import Phase, given, settings, strategies as st
+        from hypothesis.database import InMemoryExampleDatabase
+
+
+        @given(st.integers())
+        def test_ok(x):
+            pass
+
+
+        @pytest.mark.skip(reason="not today")
+        @given(st.integers())
+        def test_skip(x):
+            pass
+
+
+        @pytest.mark.skipif(sys.version_info > (3,), reason="always true")
+        @given(st.integers())
+        def test_skipif_true(x):
+            pass
+
+
+        @pytest.mark.skipif(sys.version_info < (3,), reason="never true")
+        @given(st.integers())
+        def test_skipif_false(x):
+            pass
+
+
+        @pytest.mark.xfail(reason="known bug")
+        @given(st.integers())
+        def test_xfail(x):
+            pass
+
+
+        @settings(derandomize=True)
+        @given(st.integers())
+        def test_derandomize(x):
+            pass
+
+
+        @settings(database=InMemoryExampleDatabase())
+        @given(st.integers())
+        def test_other_database(x):
+            pass
+
+
+        @settings(phases=[Phase.explicit, Phase.reuse])
+        @given(st.integers())
+        def test_no_generate(x):
+            pass
+
+
+        @given(st.integers())
+        @given(st.integers())
+        def test_nested(x):
+            pass
+
+
+        @pytest.mark.slow
+        @given(st.integers())
+        def test_slow(x):
+            pass
+
+
+        def test_not_hypothesis():
+            pass
+    """,
+    "test_broken.py": """
+        import not_a_module_that_exists_anywhere
+    """,
+}
+
+
+def test_not_fuzzable_reasons_and_filter_counts(tmp_path):
+    db_dir = tmp_path / "db"
+    project = write(
+        tmp_path / "proj", {**REASONS_PROJECT, "conftest.py": conftest_with_profile(db_dir)}
+    )
+    with collect_tests(rootdir=project) as collection:
+        assert sorted(t.nodeid for t in collection.targets) == [
+            "test_reasons.py::test_ok",
+            "test_reasons.py::test_skipif_false",
+        ]
+        reasons = {n.nodeid: n.reason for n in collection.not_fuzzable}
+        assert reasons == {
+            "test_broken.py": COLLECTION_ERROR,
+            "test_reasons.py::test_skip": SKIP,
+            "test_reasons.py::test_skipif_true": SKIPIF,
+            "test_reasons.py::test_xfail": XFAIL,
+            "test_reasons.py::test_derandomize": DERANDOMIZE,
+            "test_reasons.py::test_other_database": DATABASE_DIFFERS,
+            "test_reasons.py::test_no_generate": NO_GENERATE,
+            "test_reasons.py::test_nested": NESTED_GIVEN,
+        }
+        details = {n.nodeid: n.detail for n in collection.not_fuzzable}
+        assert details["test_reasons.py::test_skip"] == "not today"
+        assert "not_a_module_that_exists_anywhere" in details["test_broken.py"]
+        assert collection.counts["deselected by -k/-m"] == 1  # ini addopts -m
+        assert collection.counts[NOT_HYPOTHESIS] == 1
+        assert collection.counts[SKIP] == 1
+        assert len(collection.errors) == 1
+        error = collection.errors[0]
+        assert isinstance(error, TestImportError)
+        assert "not_a_module_that_exists_anywhere" in str(error)
+        assert "_pytest" not in error.traceback.split("Traceback:")[-1]
+
+
+def test_k_and_m_filters_and_the_no_tests_message(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {**REASONS_PROJECT, "conftest.py": conftest_with_profile(tmp_path / "db")},
+    )
+    (project / "test_broken.py").unlink()
+    with collect_tests(["test_reasons.py"], ["-k", "ok"], rootdir=project) as collection:
+        assert [t.nodeid for t in collection.targets] == ["test_reasons.py::test_ok"]
+        assert collection.counts["deselected by -k/-m"] == 10
+    with pytest.raises(NoTestsCollected) as raised:
+        collect_tests(
+            ["test_reasons.py"], ["-k", "(skip and not false) or xfail or not_hyp"], rootdir=project
+        )
+    message = str(raised.value)
+    assert "deselected by -k/-m: 7" in message
+    assert "skip: 1" in message and "skipif: 1" in message and "xfail: 1" in message
+    assert "not Hypothesis tests: 1" in message
+    assert set(raised.value.counts) >= {SKIP, SKIPIF, XFAIL, NOT_HYPOTHESIS}
+
+
+def test_collecting_twice_sees_an_edited_test_and_prints_nothing(tmp_path, capfd):
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": conftest_with_profile(tmp_path / "db"),
+            "collect_edit_pkg/__init__.py": "",
+            "collect_edit_pkg/helper.py": "VALUE = 1\n",
+            "collect_edit_pkg/test_edit.py": """
+                from hypothesis import given, strategies as st
+                from collect_edit_pkg.helper import VALUE
+                print("printed while importing the test module")
+
+                @given(st.integers())
+                def test_first(x):
+                    assert VALUE == 1
+            """,
+        },
+    )
+    first = collect_tests(rootdir=project)
+    first_key = first.targets[0].database_key
+    assert [t.nodeid for t in first.targets] == ["collect_edit_pkg/test_edit.py::test_first"]
+    first.close()
+    # Closing forgets the project's modules and its sys.path entries.
+    assert "collect_edit_pkg" not in sys.modules
+    assert "collect_edit_pkg.test_edit" not in sys.modules
+    assert str(project) not in sys.path
+    write(
+        project,
+        {
+            "collect_edit_pkg/helper.py": "VALUE = 2  # edited\n",
+            "collect_edit_pkg/test_edit.py": """
+                from hypothesis import given, strategies as st
+                from collect_edit_pkg.helper import VALUE
+
+                @given(st.integers())
+                def test_renamed(x):
+                    assert VALUE == 2, "the edited helper module is imported afresh"
+            """,
+        },
+    )
+    with collect_tests(rootdir=project) as second:
+        assert [t.nodeid for t in second.targets] == ["collect_edit_pkg/test_edit.py::test_renamed"]
+        assert second.targets[0].database_key != first_key
+        with second.targets[0].fixtures() as kwargs:
+            second.targets[0].test(**kwargs)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+FIXTURES_PROJECT = {
+    "test_fixtures.py": """
+        import os
+
+        import pytest
+        from hypothesis import given, strategies as st
+
+        LOG = os.environ["HYPOFUZZ_NB_FIXTURE_LOG"]
+
+
+        def log(line):
+            with open(LOG, "a") as f:
+                f.write(line + "\\n")
+
+
+        def make(scope):
+            @pytest.fixture(scope=scope)
+            def fixture():
+                log(f"setup {scope}")
+                yield scope
+                log(f"teardown {scope}")
+            return fixture
+
+
+        session_fx = make("session")
+        module_fx = make("module")
+        class_fx = make("class")
+        function_fx = make("function")
+
+
+        @pytest.fixture(autouse=True)
+        def auto():
+            log("setup autouse")
+            yield
+            log("teardown autouse")
+
+
+        @pytest.mark.parametrize("n", [7])
+        @given(st.integers())
+        def test_uses_all(session_fx, module_fx, function_fx, n, x):
+            pass
+
+
+        class TestScopes:
+            @given(st.integers())
+            def test_in_class(self, class_fx, x):
+                pass
+
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("the fixture is broken")
+
+
+        @given(st.integers())
+        def test_broken_fixture(broken, x):
+            pass
+    """,
+}
+
+
+def test_fixtures_yield_kwargs_and_tear_down_per_block(tmp_path, monkeypatch):
+    log_file = tmp_path / "fixture.log"
+    monkeypatch.setenv("HYPOFUZZ_NB_FIXTURE_LOG", str(log_file))
+    project = write(
+        tmp_path / "proj",
+        {**FIXTURES_PROJECT, "conftest.py": conftest_with_profile(tmp_path / "db")},
+    )
+
+    def lines() -> list[str]:
+        text = log_file.read_text() if log_file.exists() else ""
+        log_file.write_text("")
+        return text.splitlines()
+
+    collection = collect_tests(rootdir=project)
+    by_name = {t.nodeid.split("::")[-1]: t for t in collection.targets}
+    uses_all = by_name["test_uses_all[7]"]
+    with uses_all.fixtures() as kwargs:
+        assert kwargs == {
+            "session_fx": "session",
+            "module_fx": "module",
+            "function_fx": "function",
+            "n": 7,
+        }
+        assert lines() == [
+            "setup session",
+            "setup module",
+            "setup autouse",
+            "setup function",
+        ]
+        uses_all.test(**kwargs)
+    assert lines() == ["teardown function", "teardown autouse"]
+    # A second block is a new batch: fresh function-scoped fixtures only.
+    with uses_all.fixtures() as kwargs:
+        assert kwargs["function_fx"] == "function"
+    assert lines() == ["setup autouse", "setup function", "teardown function", "teardown autouse"]
+    in_class = by_name["test_in_class"]
+    with in_class.fixtures() as kwargs:
+        assert set(kwargs) == {"self", "class_fx"}
+        in_class.test(**kwargs)
+    assert lines() == ["setup class", "setup autouse", "teardown autouse"]
+    with pytest.raises(FixtureSetupError) as raised, by_name["test_broken_fixture"].fixtures():
+        pass
+    assert "the fixture is broken" in str(raised.value)
+    assert "_pytest" not in raised.value.traceback
+    # Entering a test outside the class tore the class scope down first.
+    assert lines() == ["teardown class", "setup autouse", "teardown autouse"]
+    collection.close()
+    assert lines() == ["teardown module", "teardown session"]
+    collection.close()  # closing twice is harmless
+
+
+def test_database_in_effect_is_the_profile_database(tmp_path):
+    db_dir = tmp_path / "db"
+    project = write(
+        tmp_path / "proj",
+        {
+            "collect_profile_pkg/__init__.py": conftest_with_profile(db_dir),
+            "collect_profile_pkg/test_a.py": "def test_nothing():\n    pass\n",
+        },
+    )
+    assert database_in_effect(
+        ["collect_profile_pkg"], rootdir=project
+    ) == DirectoryBasedExampleDatabase(str(db_dir))
+
+
+def test_profile_from_pytest_configure_and_the_hypothesis_profile_option(tmp_path):
+    db_dir = tmp_path / "db"
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": f"""
+                from hypothesis import settings
+                from hypothesis.database import DirectoryBasedExampleDatabase
+
+                def pytest_configure(config):
+                    settings.register_profile(
+                        "from-configure", database=DirectoryBasedExampleDatabase({str(db_dir)!r})
+                    )
+                    settings.register_profile("memory", database=None)
+                    settings.load_profile("from-configure")
+            """,
+            "test_a.py": """
+                from hypothesis import given, strategies as st
+
+                @given(st.integers())
+                def test_a(x):
+                    pass
+            """,
+        },
+    )
+    with collect_tests(rootdir=project) as collection:
+        assert collection.database == DirectoryBasedExampleDatabase(str(db_dir))
+        assert len(collection.targets) == 1
+    assert database_in_effect(["test_a.py"], rootdir=project) == DirectoryBasedExampleDatabase(
+        str(db_dir)
+    )
+    # The plugin's --hypothesis-profile option (after conftest's pytest_configure).
+    assert (
+        database_in_effect(["test_a.py"], ["--hypothesis-profile=memory"], rootdir=project) is None
+    )
+    # Collection leaves the caller's profile as it was.
+    assert settings.get_current_profile_name() != "memory"
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    project = write(tmp_path / "proj", {"test_a.py": "def test_a():\n    pass\n"})
+    with pytest.raises(NoSuchPath) as raised:
+        collect_tests(["tests/nope.py"], rootdir=project)
+    assert "'tests/nope.py' does not exist" in str(raised.value)
+    with pytest.raises(NoSuchPath):
+        collect_tests(rootdir=tmp_path / "no-such-root")
+
+
+def test_only_file_failing_to_import_raises_with_the_user_traceback(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {
+            "collect_boom.py": "def boom():\n    raise ValueError('helper exploded')\n",
+            "test_bad.py": "from collect_boom import boom\nboom()\n",
+        },
+    )
+    with pytest.raises(TestImportError) as raised:
+        collect_tests(rootdir=project)
+    message = str(raised.value)
+    assert "test_bad.py" in message and "helper exploded" in message
+    assert "hypofuzz_nb" not in message
+
+
+def test_conftest_failing_to_import_raises_with_the_user_traceback(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {"conftest.py": "1 / 0\n", "test_a.py": "def test_a():\n    pass\n"},
+    )
+    with pytest.raises(TestImportError) as raised:
+        collect_tests(rootdir=project)
+    assert "conftest.py" in str(raised.value)
+    assert "ZeroDivisionError" in str(raised.value)
+
+
+def test_bad_pytest_arguments_are_a_clear_error(tmp_path):
+    project = write(tmp_path / "proj", {"test_a.py": "def test_a():\n    pass\n"})
+    with pytest.raises(PytestUsageError) as raised:
+        collect_tests(pytest_args=["--no-such-option"], rootdir=project)
+    assert "--no-such-option" in str(raised.value)
+    with pytest.raises(TypeError, match="not one string"):
+        collect_tests(pytest_args="-k foo", rootdir=project)
+
+
+def test_database_path_that_is_a_file_is_a_clear_error(tmp_path):
+    not_a_dir = tmp_path / "db-file"
+    not_a_dir.write_text("I am a file")
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": conftest_with_profile(not_a_dir),
+            "test_a.py": "from hypothesis import given, strategies as st\n\n"
+            "@given(st.integers())\ndef test_a(x):\n    pass\n",
+        },
+    )
+    with pytest.raises(DatabasePathIsFile) as raised:
+        collect_tests(rootdir=project)
+    assert str(not_a_dir) in str(raised.value)
+    with pytest.raises(DatabasePathIsFile):
+        database_in_effect(rootdir=project)
+
+
+def test_errors_are_hypofuzz_nb_errors():
+    for cls in (NoSuchPath, TestImportError, NoTestsCollected, PytestUsageError):
+        assert issubclass(cls, HypofuzzNbError)
+    assert issubclass(DatabasePathIsFile, HypofuzzNbError)
+    assert issubclass(FixtureSetupError, HypofuzzNbError)
+
+
+# -- notebook namespaces -----------------------------------------------------------------
+
+
+@given(st.integers())
+def notebook_test(x):
+    assert isinstance(x, int)
+
+
+@settings(derandomize=True)
+@given(st.integers())
+def notebook_derandomized(x):
+    pass
+
+
+@given(st.integers())
+def notebook_needs_fixture(fixture, x):
+    pass
+
+
+class NotebookMachine(RuleBasedStateMachine):
+    @rule()
+    def step(self):
+        pass
+
+
+def test_namespace_tests_use_hypothesis_own_key():
+    namespace = {
+        "notebook_test": notebook_test,
+        "notebook_derandomized": notebook_derandomized,
+        "notebook_needs_fixture": notebook_needs_fixture,
+        "NotebookMachine": NotebookMachine,
+        "RuleBasedStateMachine": RuleBasedStateMachine,
+        "not_a_test": print,
+    }
+    collection = collect_namespace(namespace, notebook_name="demo.ipynb")
+    by_id = {t.nodeid: t for t in collection.targets}
+    assert set(by_id) == {"demo.ipynb::notebook_test", "demo.ipynb::NotebookMachine"}
+    reasons = {n.nodeid: n.reason for n in collection.not_fuzzable}
+    assert reasons == {
+        "demo.ipynb::notebook_derandomized": DERANDOMIZE,
+        "demo.ipynb::notebook_needs_fixture": NEEDS_ARGUMENTS,
+    }
+    target = by_id["demo.ipynb::notebook_test"]
+    assert target.item is None
+
+
+@pytest.fixture
+def memory_profile():
+    db = InMemoryExampleDatabase()
+    previous = settings.get_current_profile_name()
+    settings.register_profile("collect-memory", database=db, max_examples=5)
+    settings.load_profile("collect-memory")
+    yield db
+    settings.load_profile(previous)
+
+
+def test_namespace_failure_is_saved_under_the_collected_key(memory_profile):
+    db = memory_profile
+
+    @given(st.integers())
+    def failing(x):
+        raise ValueError
+
+    # Calling the test directly (as in a notebook) saves its failure under this key.
+
+    failing_target = collect_namespace({"failing": failing}, notebook_name="nb").targets[0]
+    with failing_target.fixtures() as kwargs:
+        assert kwargs == {}
+        with pytest.raises(ValueError):
+            failing_target.test(**kwargs)
+    assert list(db.fetch(failing_target.database_key))
+
+
+def test_empty_namespace_says_why():
+    with pytest.raises(NoTestsCollected) as raised:
+        collect_namespace({"notebook_derandomized": notebook_derandomized}, notebook_name="nb")
+    assert "derandomize: 1" in str(raised.value)
+
+
+def test_namespace_of_a_real_ipython_shell(memory_profile):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    cell = textwrap.dedent(
+        """
+        from hypothesis import given, strategies as st
+
+        @given(st.integers(min_value=0))
+        def test_in_cell(x):
+            assert x < 0
+        """
+    )
+    assert shell.run_cell(cell).success
+    try:
+        collection = collect_namespace(shell.user_ns, notebook_name="analysis.ipynb")
+        (target,) = [t for t in collection.targets if t.nodeid.endswith("::test_in_cell")]
+        assert target.nodeid == "analysis.ipynb::test_in_cell"
+        # The cell's test, called as a notebook user would, saves under our key.
+        result = shell.run_cell("test_in_cell()")
+        assert isinstance(result.error_in_exec, AssertionError)
+        assert list(memory_profile.fetch(target.database_key))
+    finally:
+        shell.user_ns.pop("test_in_cell", None)

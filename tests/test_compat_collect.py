@@ -1,0 +1,214 @@
+"""The collection section of hypofuzz_nb._compat against the installed pytest and
+Hypothesis: each private API we use still exists and behaves as we rely on."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.database import (
+    BackgroundWriteDatabase,
+    DirectoryBasedExampleDatabase,
+    InMemoryExampleDatabase,
+    MultiplexedDatabase,
+    ReadOnlyDatabase,
+)
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from hypofuzz_nb import _compat
+
+PROJECT = {
+    "conftest.py": """
+        import os
+        import pytest
+
+        LOG = os.environ["HYPOFUZZ_NB_COMPAT_LOG"]
+
+        def log(line):
+            with open(LOG, "a") as f:
+                f.write(line + "\\n")
+
+        @pytest.fixture(scope="module")
+        def module_fx():
+            log("setup module")
+            yield "m"
+            log("teardown module")
+
+        @pytest.fixture
+        def function_fx():
+            log("setup function")
+            yield "f"
+            log("teardown function")
+
+        @pytest.fixture(params=[1, 2])
+        def numbered(request):
+            return request.param
+    """,
+    "test_compat_project.py": """
+        import sys
+        import pytest
+
+        def test_plain(module_fx, function_fx):
+            pass
+
+        def test_numbered(numbered):
+            pass
+
+        @pytest.mark.skipif(sys.version_info > (3,), reason="always")
+        def test_skipped():
+            pass
+
+        @pytest.mark.xfail(reason="later", run=False)
+        def test_xfailed():
+            pass
+    """,
+}
+
+
+@pytest.fixture
+def session(tmp_path, monkeypatch):
+    for name, text in PROJECT.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    log = tmp_path / "log.txt"
+    monkeypatch.setenv("HYPOFUZZ_NB_COMPAT_LOG", str(log))
+    monkeypatch.chdir(tmp_path)
+    config = _compat.collection_prepare_config(["-p", "no:cacheprovider", "-q", "-s"], [])
+    session = _compat.collection_new_session(config)
+    _compat.collection_configure(config)
+    try:
+        config.hook.pytest_sessionstart(session=session)
+        config.hook.pytest_collection(session=session)
+        yield session, log
+    finally:
+        _compat.collection_teardown_all(session)
+        config.hook.pytest_sessionfinish(session=session, exitstatus=0)
+        _compat.collection_unconfigure(config)
+        for name in ("test_compat_project", "conftest"):
+            sys.modules.pop(name, None)
+
+
+def _items(session):
+    return {item.name: item for item in session.items}
+
+
+def test_session_collects_items_and_sets_up_fixtures(session):
+    session, log = session
+    items = _items(session)
+    assert set(items) == {
+        "test_plain",
+        "test_numbered[1]",
+        "test_numbered[2]",
+        "test_skipped",
+        "test_xfailed",
+    }
+    plain = items["test_plain"]
+    assert _compat.collection_item_argnames(plain) == ("module_fx", "function_fx")
+    _compat.collection_setup_item(plain)
+    assert plain.funcargs["module_fx"] == "m" and plain.funcargs["function_fx"] == "f"
+    _compat.collection_teardown_item(plain, keep_parents=True)
+    assert log.read_text().splitlines() == [
+        "setup module",
+        "setup function",
+        "teardown function",
+    ]
+    # Set up again after teardown: a fresh request, the module fixture is kept.
+    _compat.collection_setup_item(plain)
+    assert plain.funcargs["function_fx"] == "f"
+    _compat.collection_teardown_item(plain, keep_parents=False)
+    assert log.read_text().splitlines()[3:] == [
+        "setup function",
+        "teardown function",
+        "teardown module",
+    ]
+    _compat.collection_teardown_all(session)  # nothing left: harmless
+
+
+def test_fixture_params_skip_and_xfail(session):
+    session, _log = session
+    items = _items(session)
+    assert _compat.collection_item_fixture_params(items["test_numbered[1]"])
+    assert not _compat.collection_item_fixture_params(items["test_plain"])
+    assert _compat.collection_evaluate_skip(items["test_skipped"]) == "always"
+    assert _compat.collection_evaluate_skip(items["test_plain"]) is None
+    assert _compat.collection_evaluate_xfail(items["test_xfailed"]) == ("later", False)
+    assert _compat.collection_evaluate_xfail(items["test_plain"]) is None
+
+
+def test_outcome_exceptions_include_skip_and_fail():
+    outcomes = _compat.collection_outcome_exceptions()
+    for raiser in (pytest.skip, pytest.fail):
+        with pytest.raises(outcomes):
+            raiser("x")
+
+
+def test_conftest_failure_is_recognised(tmp_path, monkeypatch):
+    (tmp_path / "conftest.py").write_text("raise KeyError('in conftest')\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BaseException) as raised:
+        _compat.collection_prepare_config(["-p", "no:cacheprovider"], [])
+    path, cause = _compat.collection_conftest_failure(raised.value)
+    assert Path(path).name == "conftest.py"
+    assert isinstance(cause, KeyError)
+    assert _compat.collection_conftest_failure(ValueError()) is None
+
+
+@given(st.integers())
+def digest_me(x):
+    pass
+
+
+def test_function_digest_and_add_digest():
+    inner = digest_me.hypothesis.inner_test
+    plain = _compat.collection_function_digest(inner)
+    assert len(plain) == 48
+    before = _compat.collection_get_add_digest(inner)
+    _compat.collection_set_add_digest(inner, b"node")
+    assert _compat.collection_get_add_digest(inner) == b"node"
+    salted = _compat.collection_function_digest(inner)
+    _compat.collection_set_add_digest(inner, before)
+    assert salted != plain
+    assert _compat.collection_function_digest(inner) == plain
+    assert "_hypothesis_internal_add_digest" not in inner.__dict__
+
+
+def test_test_settings_are_the_decorated_ones():
+    @settings(max_examples=7, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.integers())
+    def with_settings(x):
+        pass
+
+    assert _compat.collection_test_settings(with_settings).max_examples == 7
+    assert _compat.collection_test_settings(digest_me) is not None
+
+
+class CompatMachine(RuleBasedStateMachine):
+    @rule()
+    def step(self):
+        pass
+
+
+def test_state_machine_class_and_test():
+    run_test = CompatMachine.TestCase.runTest
+    assert _compat.collection_state_machine_class(run_test) is CompatMachine
+    assert _compat.collection_state_machine_class(digest_me) is None
+    test = _compat.collection_state_machine_test(CompatMachine, CompatMachine.TestCase.settings)
+    inner = test.hypothesis.inner_test
+    # The machine's digest is mixed into the runner's key, as run_state_machine_as_test does.
+    assert _compat.collection_get_add_digest(inner) == _compat.collection_function_digest(
+        CompatMachine
+    )
+    test()  # runs the machine
+
+
+def test_directory_database_paths_look_through_wrappers(tmp_path):
+    a = DirectoryBasedExampleDatabase(tmp_path / "a")
+    b = DirectoryBasedExampleDatabase(tmp_path / "b")
+    wrapped = MultiplexedDatabase(ReadOnlyDatabase(a), InMemoryExampleDatabase())
+    assert _compat.collection_directory_database_paths(wrapped) == [tmp_path / "a"]
+    background = BackgroundWriteDatabase(b)
+    assert _compat.collection_directory_database_paths(background) == [tmp_path / "b"]
+    assert _compat.collection_directory_database_paths(InMemoryExampleDatabase()) == []
