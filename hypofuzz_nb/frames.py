@@ -160,7 +160,10 @@ def _frame(name: str, columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def _utc_from_seconds(seconds: Any) -> pd.Series:
+    """UTC datetimes from epoch seconds; NaT where outside datetime64[ns] (1678-2261)."""
     arr = np.asarray(seconds, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        arr = np.where(np.abs(arr) < 9.2e9, arr, np.nan)
     return pd.Series(pd.to_datetime(arr, unit="s", utc=True)).astype(_UTC)
 
 
@@ -258,9 +261,17 @@ def _load_from_store(store: Store) -> FuzzData:
             columns = {name: list(itertools.compress(col, keep)) for name, col in columns.items()}
         arrays = _numeric_arrays(columns)
         if arrays is None:
-            # an integer beyond int64 (valid JSON, but no counter gets that big)
-            keep = [all(_INT64_MIN <= v <= _INT64_MAX for v in row) for row in
-                    zip(columns["inputs"], columns["behaviors"], columns["fingerprints"])]
+            # a number beyond int64 or float64 (valid JSON, but no counter gets that big)
+            keep = list(
+                map(
+                    _numbers_fit,
+                    columns["timestamp"],
+                    columns["elapsed_time"],
+                    columns["inputs"],
+                    columns["behaviors"],
+                    columns["fingerprints"],
+                )
+            )
             store.skipped["report"] += keep.count(False)
             columns = {name: list(itertools.compress(col, keep)) for name, col in columns.items()}
             arrays = _numeric_arrays(columns)
@@ -332,7 +343,7 @@ def _load_from_store(store: Store) -> FuzzData:
     test_rows["last_update"] = _utc_from_seconds(test_rows["last_update"])  # type: ignore[assignment]
     fail_rows["first_seen"] = _utc_from_seconds(fail_rows["first_seen"])  # type: ignore[assignment]
 
-    workers = _workers_frame(store.worker_identities())
+    workers = _workers_frame(store, store.worker_identities())
     return FuzzData(
         tests=_frame("tests", test_rows),
         reports=reports,
@@ -345,6 +356,15 @@ def _load_from_store(store: Store) -> FuzzData:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _numbers_fit(timestamp: float, elapsed: float, *counters: int) -> bool:
+    """Whether one report's numbers fit float64 and int64 columns."""
+    try:
+        float(timestamp), float(elapsed)
+    except OverflowError:
+        return False
+    return all(_INT64_MIN <= v <= _INT64_MAX for v in counters)
 
 
 def _numeric_arrays(columns: dict[str, list[Any]]) -> dict[str, np.ndarray] | None:
@@ -371,7 +391,7 @@ def _merge_reports(
     of each worker's latest value, so a late-arriving or out-of-order report
     never makes the series go backwards.
     """
-    n = len(cols["key"])
+    n = len(cols["nodeid"])
     if n == 0:
         return _frame("reports", {}), {}
     # Integer codes for tests and (test, worker) pairs keep the group-bys cheap.
@@ -433,7 +453,7 @@ def _merge_reports(
             "behaviors": int(max_behaviors[i]),
             "fingerprints": int(max_fingerprints[i]),
             "elapsed": float(total_elapsed[i]),
-            "since": since[i],
+            "since": since[i] if since[i] is None or _INT64_MIN <= since[i] <= _INT64_MAX else None,
             "last": float(timestamp[i]),
             "n_workers": int(pairs_per_key[code]),
         }
@@ -505,9 +525,12 @@ def _add_failure_row(
     rows["first_seen"].append(obs.run_start if obs and obs.run_start > 1e9 else np.nan)
 
 
-def _workers_frame(identities: list[WorkerIdentity]) -> pd.DataFrame:
+def _workers_frame(store: Store, identities: list[WorkerIdentity]) -> pd.DataFrame:
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMAS["workers"]}
     for identity in identities:
+        if not _INT64_MIN <= identity.pid <= _INT64_MAX:
+            store.skipped["worker_identity"] += 1
+            continue
         for name in columns:
             columns[name].append(getattr(identity, name))
     return _frame("workers", columns)

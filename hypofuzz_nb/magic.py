@@ -253,6 +253,7 @@ class HypofuzzMagics(Magics):
 
     def _run_cell(self, line: str, cell: str) -> Any:
         from hypofuzz_nb.collect import collect_namespace
+        from hypofuzz_nb.errors import HypofuzzNbError
         from hypofuzz_nb.worker import fuzz
 
         try:
@@ -274,8 +275,11 @@ class HypofuzzMagics(Magics):
                 "%%hypofuzz found no @given tests defined in this cell: define a test "
                 "decorated with hypothesis.given in the cell."
             )
-        collection = collect_namespace(defined, notebook_name=_notebook_name(user_ns))
-        session = fuzz(targets=collection, max_time=args.max_time, timeout=args.timeout)
+        try:
+            collection = collect_namespace(defined, notebook_name=_notebook_name(user_ns))
+            session = fuzz(targets=collection, max_time=args.max_time, timeout=args.timeout)
+        except HypofuzzNbError as err:
+            raise UsageError(str(err)) from None
         _state.session = session
         progress = _CellProgress()
         try:

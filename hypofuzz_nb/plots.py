@@ -21,7 +21,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 __all__ = ["X_CHOICES", "Y_CHOICES", "figure_to_png", "plot_progress"]
 
@@ -194,6 +194,7 @@ def plot_progress(
     # an empty negative decade.
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts, not fractions
     axes.set_title(f"{y_label} of {n_lines} test{'s' if n_lines != 1 else ''}", fontsize="medium")
     return figure
 

@@ -13,9 +13,13 @@ contract:
   reports (the time series thins out, it does not stop), and every other write
   (failures, corpus, test keys, worker identities) is always kept.
   :attr:`dropped_writes` counts what was dropped.
-- ``fetch`` reads the inner database; if that raises, :class:`DatabaseReadError`
-  (a :class:`hypofuzz_nb.store.DatabaseUnreachable`) says which database and why.
-  Writes still pending are not visible to ``fetch``.
+- ``fetch`` reads the inner database. If that raises, then with
+  ``on_read_error="raise"`` (the default) :class:`DatabaseReadError` (a
+  :class:`hypofuzz_nb.store.DatabaseUnreachable`) says which database and why; with
+  ``on_read_error="memory"`` (for workers, which must keep fuzzing through an
+  outage) it returns the values this process has buffered for the key, and warns
+  once per outage (:class:`DatabaseUnreachableWarning`). Writes still pending are
+  not visible to a ``fetch`` that succeeds.
 - :attr:`unreachable_since` (``time.time()`` of the first failure of the current
   outage, or ``None``), :attr:`pending_writes` and :attr:`last_error` describe the
   state for status displays.
@@ -45,6 +49,7 @@ import atexit
 import contextlib
 import threading
 import time
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -59,7 +64,13 @@ from hypothesis.database import (
 from hypofuzz_nb import _compat
 from hypofuzz_nb.store import DatabaseUnreachable
 
-__all__ = ["DatabaseReadError", "DatabaseWriteError", "ResilientDatabase", "describe_database"]
+__all__ = [
+    "DatabaseReadError",
+    "DatabaseUnreachableWarning",
+    "DatabaseWriteError",
+    "ResilientDatabase",
+    "describe_database",
+]
 
 OpT = Literal["save", "delete"]
 
@@ -100,6 +111,10 @@ class DatabaseReadError(DatabaseUnreachable):
     """Reading the database raised; the message names the database and the error."""
 
 
+class DatabaseUnreachableWarning(UserWarning):
+    """Reading the database failed and a worker goes on with what it has in memory."""
+
+
 class DatabaseWriteError(DatabaseUnreachable):
     """A write did not reach the database. Raised only internally (writes are buffered);
     kept in :attr:`ResilientDatabase.last_error` for status displays."""
@@ -122,8 +137,13 @@ class ResilientDatabase(ExampleDatabase):
         initial_backoff: float = 0.05,
         max_backoff: float = 5.0,
         verify_attempts: int = 5,
+        on_read_error: Literal["raise", "memory"] = "raise",
     ) -> None:
         super().__init__()
+        if on_read_error not in ("raise", "memory"):
+            raise ValueError(f"on_read_error must be 'raise' or 'memory', not {on_read_error!r}")
+        self.on_read_error = on_read_error
+        self._warned_this_outage = False
         if isinstance(inner, ResilientDatabase):
             inner = inner.inner
         if isinstance(inner, BackgroundWriteDatabase):
@@ -180,15 +200,31 @@ class ResilientDatabase(ExampleDatabase):
             values = list(self.inner.fetch(key))
         except Exception as err:
             self._note_failure(err)
-            raise DatabaseReadError(
+            message = (
                 f"Could not read from {describe_database(self.inner)}: "
                 f"{type(err).__name__}: {err}. Check that it is reachable (the Redis server "
                 "running and accepting connections, the directory readable). "
                 f"{self.pending_writes} writes are kept in memory and will be written once it is."
-            ) from err
+            )
+            if self.on_read_error == "raise":
+                raise DatabaseReadError(message) from err
+            if not self._warned_this_outage:
+                self._warned_this_outage = True
+                warnings.warn(
+                    message + " Meanwhile this worker goes on with what it has in memory.",
+                    DatabaseUnreachableWarning,
+                    stacklevel=2,
+                )
+            return self._buffered_saves(key)
         if self.unreachable_since is not None and not self.pending_writes:
             self.unreachable_since = None
+            self._warned_this_outage = False
         return values
+
+    def _buffered_saves(self, key: bytes) -> list[bytes]:
+        with self._lock:
+            pending = self._pending[_buffer_class(key)]
+            return [v for (k, v), (op, _) in pending.items() if k == key and op == "save"]
 
     def save(self, key: bytes, value: bytes) -> None:
         self._write("save", key, value)
@@ -343,6 +379,7 @@ class ResilientDatabase(ExampleDatabase):
                     self._drained.notify_all()
                     if self.unreachable_since is not None:
                         self.unreachable_since = None
+                        self._warned_this_outage = False
                     # Nothing to do: exit; the next failed write starts a new thread.
                     self._thread = None
                     return

@@ -71,6 +71,7 @@ __all__ = [
     "DatabasePathError",
     "DatabasePathIsAFile",
     "DatabaseUnreachable",
+    "NotADatabase",
     "ReadOnlyStoreError",
     "Store",
     "StoredFailure",
@@ -89,6 +90,10 @@ _RETRY_DELAYS = (0.05, 0.2)
 
 class DatabaseUnreachable(HypofuzzNbError):
     """The database raised on every attempt to read or write it."""
+
+
+class NotADatabase(HypofuzzNbError, TypeError):
+    """Something that is not an example database was given where one is needed."""
 
 
 class ReadOnlyStoreError(HypofuzzNbError):
@@ -197,7 +202,7 @@ class Store:
             m for m in ("fetch", "save", "delete") if not callable(getattr(database, m, None))
         ]
         if missing:
-            raise TypeError(
+            raise NotADatabase(
                 f"{database!r} is not an example database: it has no {', '.join(missing)} "
                 "method. Pass a hypothesis.database.ExampleDatabase (for example "
                 "DirectoryBasedExampleDatabase('.hypothesis/examples'))."

@@ -30,7 +30,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
-from hypothesis.database import ExampleDatabase
+from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.failures import Failure, failures
@@ -175,7 +175,16 @@ def _resolve_source(
 
         # Raises DatabasePathError (naming the path) for a path that is no database.
         source = open_database(source)
-    if source is None or isinstance(source, ExampleDatabase):
+    if source is None:
+        from hypofuzz_nb.collect import database_in_effect
+        from hypofuzz_nb.frames import load
+
+        # The seed rule runs pytest collection: once here, never per refresh.
+        source = database_in_effect()
+        if source is None:  # the profile in effect has database=None
+            empty = load(InMemoryExampleDatabase())
+            return (lambda: empty), None, False
+    if isinstance(source, ExampleDatabase):
         from hypofuzz_nb.frames import load
 
         database = source if database is None else database
@@ -322,6 +331,9 @@ class Dashboard:
         parts = ["<b>hypofuzz_nb</b>"]
         if self.data is not None:
             parts.append(html.escape(_summary_line(self.data)))
+            skipped = sum(dict(getattr(self.data, "skipped", None) or {}).values())
+            if skipped:
+                parts.append(f"{skipped:,} undecodable database values skipped")
         if self.session is not None:
             running = bool(getattr(self.session, "running", False))
             parts.append("workers running" if running else "workers stopped")

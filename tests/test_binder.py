@@ -42,7 +42,6 @@ def test_requirements_install_this_repository_with_existing_extras():
 
 
 def test_post_build_turns_on_widget_state_saving(tmp_path):
-    pytest.importorskip("jupyterlab", reason="postBuild asks jupyterlab for its app dir")
     post_build = BINDER / "postBuild"
     assert os.access(post_build, os.X_OK)
     env = dict(os.environ)
@@ -53,3 +52,18 @@ def test_post_build_turns_on_widget_state_saving(tmp_path):
     (override,) = (tmp_path / "lab" / "settings" / "overrides.d").glob("*.json")
     settings = json.loads(override.read_text())
     assert settings == {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+
+
+def test_post_build_writes_into_jupyterlabs_app_dir(tmp_path):
+    """Without JUPYTERLAB_DIR the file lands where JupyterLab reads its settings."""
+    commands = pytest.importorskip("jupyterlab.commands")
+    prefix = tmp_path / "env"
+    (prefix / "bin").mkdir(parents=True)
+    # A python whose sys.prefix is `prefix`, as in Binder's environment.
+    (prefix / "bin" / "python").symlink_to(sys.executable)
+    (prefix / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).parent}\n")
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTERLAB_DIR"}
+    env["PATH"] = os.pathsep.join([str(prefix / "bin"), env.get("PATH", "")])
+    subprocess.run([str(BINDER / "postBuild")], check=True, env=env, cwd=REPO, timeout=60)
+    expected = Path(commands.get_app_dir()).relative_to(sys.prefix)
+    assert (prefix / expected / "settings" / "overrides.d" / "hypofuzz-nb.json").is_file()

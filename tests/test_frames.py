@@ -343,3 +343,52 @@ def test_many_tests_with_garbage_load_the_same_as_few(tmp_path):
     assert len(data.tests) == 30
     assert len(data.reports) == sum(n % 4 for n in range(30))
     assert list(data.tests.set_index("nodeid").loc[["t::3", "t::7"], "inputs"]) == [3, 3]
+
+
+def test_numbers_too_big_for_the_columns_are_skipped():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.register_test(KEY_A)
+    store.save_report(KEY_A, report(KEY_A, "w" * 32, inputs=3, ts=1_790_000_000.0))
+    store.save_report(
+        KEY_A, report(KEY_A, "w" * 32, inputs=4, ts=1_790_000_001.0, behaviors=10**30)
+    )
+    huge_time = report(KEY_A, "w" * 32, inputs=5, ts=1_790_000_002.0).to_bytes()
+    db.save(reports_key(KEY_A), huge_time.replace(b"1790000002.0", b"1" + b"0" * 400))
+    with pytest.warns(SkippedValuesWarning):
+        data = load(db)
+    assert list(data.reports.inputs) == [3]
+    assert data.skipped["report"] == 2
+
+
+def test_huge_since_new_behavior_is_shown_as_unknown():
+    db = InMemoryExampleDatabase()
+    Store(db).register_test(KEY_A)
+    raw = report(KEY_A, "w" * 32, inputs=3, ts=1_790_000_000.0).to_bytes()
+    db.save(
+        reports_key(KEY_A),
+        raw.replace(b'"since_new_behavior": null', b'"since_new_behavior": ' + b"9" * 30),
+    )
+    data = load(db)
+    assert pd.isna(data.tests.since_new_behavior.iloc[0]) and data.tests.inputs.iloc[0] == 3
+
+
+def test_out_of_range_times_and_pids_do_not_break_load():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.register_test(KEY_A)
+    for ts in (1e300, 1_790_000_000.0):
+        store.save_report(KEY_A, report(KEY_A, "w" * 32, inputs=int(ts % 7), ts=ts))
+    raw = report(KEY_A, "v" * 32, inputs=1, ts=1.0).to_bytes()
+    db.save(reports_key(KEY_A), raw.replace(b'"timestamp": 1.0', b'"timestamp": NaN'))
+    obs = Observation(status="failed", representation="r", property="t.py::test_a", run_start=1e300)
+    store.save_failure(KEY_A, "shrunk", encode_choices((1,)), obs)
+    identity = WorkerIdentity("w" * 32, "Linux", "3.11", "6.170", "hypofuzz_nb-0.1", 10**30, "h")
+    store.register_worker(identity)
+    with pytest.warns(SkippedValuesWarning):
+        data = load(db)
+    assert_schemas(data)
+    assert len(data.reports) == 3
+    assert data.reports.timestamp.isna().sum() == 2
+    assert data.failures.first_seen.isna().all()
+    assert len(data.workers) == 0 and data.skipped["worker_identity"] == 1

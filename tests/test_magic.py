@@ -84,9 +84,22 @@ def test_cell_without_given_tests_is_a_usage_error(shell):
     assert shell.user_ns["x"] == 1
 
 
+CONFTEST = """
+from pathlib import Path
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+settings.register_profile(
+    "project", database=DirectoryBasedExampleDatabase(Path(__file__).parent.parent / ".db")
+)
+settings.load_profile("project")
+"""
+
+
 def _write_project(root: Path) -> None:
     tests = root / "tests"
     tests.mkdir()
+    (tests / "conftest.py").write_text(CONFTEST)
     (tests / "test_found.py").write_text(
         textwrap.dedent(
             """
@@ -98,3 +111,129 @@ def _write_project(root: Path) -> None:
             """
         )
     )
+
+
+def _write_buggy_project(root: Path) -> None:
+    tests = root / "tests"
+    tests.mkdir()
+    (tests / "conftest.py").write_text(CONFTEST)
+    (tests / "test_buggy.py").write_text(
+        textwrap.dedent(
+            """
+            from hypothesis import given, strategies as st
+
+            @given(st.integers(0, 1000))
+            def test_below_ten(n):
+                assert n < 10
+            """
+        )
+    )
+
+
+def test_line_magic_fuzzes_in_the_background_and_lists_the_failure(shell, tmp_path, capsys):
+    _write_buggy_project(tmp_path)
+    shell.run_line_magic("hypofuzz", "tests --no-dashboard --max-time 60")
+    session = magic._state.session
+    assert session is not None
+    # The magic returned while the worker fuzzes in the background; the only
+    # test fails quickly, and a session whose tests all failed ends by itself.
+    assert session.wait(timeout=60)
+    status = shell.run_line_magic("hypofuzz", "status")
+    assert [test.nodeid for test in status.tests] == ["tests/test_buggy.py::test_below_ten"]
+    assert status.tests[0].n_failures == 1
+    found = shell.run_line_magic("hypofuzz", "failures")
+    shrunk = [failure for failure in found if failure.state == "shrunk"]
+    assert len(shrunk) == 1
+    assert "n=10" in shrunk[0].representation
+    with pytest.raises(AssertionError):
+        shrunk[0].reproduce()
+
+
+def test_stop_returns_promptly_and_the_session_ends(shell, tmp_path, capsys):
+    _write_project(tmp_path)
+    shell.run_line_magic("hypofuzz", "tests --no-dashboard")
+    session = magic._state.session
+    assert session.running
+    shell.run_line_magic("hypofuzz", "stop")
+    assert not session.running
+    assert "stopped:" in capsys.readouterr().out
+
+
+def test_starting_twice_is_refused_with_a_clear_message(shell, tmp_path):
+    _write_project(tmp_path)
+    shell.run_line_magic("hypofuzz", "tests --no-dashboard")
+    with pytest.raises(UsageError, match="already running"):
+        shell.run_line_magic("hypofuzz", "tests --no-dashboard")
+    shell.run_line_magic("hypofuzz", "stop")
+
+
+def test_unload_ext_stops_the_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_project(tmp_path)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "hypofuzz_nb")
+    ip.run_line_magic("hypofuzz", "tests --no-dashboard")
+    session = magic._state.session
+    assert session.running
+    ip.run_line_magic("unload_ext", "hypofuzz_nb")
+    assert not session.running
+
+
+def test_dashboard_only_shows_the_database_without_workers(shell, tmp_path, capsys):
+    _write_project(tmp_path)
+    magic._state.session = None
+    shell.run_line_magic("hypofuzz", "tests --dashboard-only")
+    assert magic._state.session is None
+    assert len(magic._state.dashboards) == 1
+    dashboard = magic._state.dashboards[0]
+    # The database of the profile that the project's conftest.py loads: still empty.
+    assert Path(dashboard.database.path) == tmp_path / ".db"
+    assert "0 tests" in dashboard.summary_text()
+
+
+def test_cell_magic_runs_the_cell_then_fuzzes_its_tests(shell, tmp_path):
+    shell.run_cell(
+        "from hypothesis import settings\n"
+        "from hypothesis.database import DirectoryBasedExampleDatabase\n"
+        f"settings.register_profile('cell', database=DirectoryBasedExampleDatabase({str(tmp_path / 'db')!r}))\n"
+        "settings.load_profile('cell')\n"
+    )
+    cell = textwrap.dedent(
+        """
+        from hypothesis import given, strategies as st
+
+        @given(st.integers(0, 10_000))
+        def test_cell_defined(n):
+            assert n < 5000
+        """
+    )
+    try:
+        shell.run_cell_magic("hypofuzz", "--max-time 30", cell)
+    finally:
+        shell.run_cell("settings.load_profile('default')")
+    session = magic._state.session
+    assert not session.running  # the cell magic blocks until its budget ends
+    status = session.status()
+    assert [test.nodeid for test in status.tests] == ["notebook::test_cell_defined"]
+    assert status.tests[0].inputs > 0
+    assert status.tests[0].n_failures == 1
+    # Saved under Hypothesis' own key: calling the test in the kernel replays it.
+    with pytest.raises(AssertionError, match="5000"):
+        shell.user_ns["test_cell_defined"]()
+
+
+def test_cell_magic_with_a_test_on_another_database_says_why_it_cannot_fuzz(shell):
+    cell = textwrap.dedent(
+        """
+        from hypothesis import given, settings, strategies as st
+        from hypothesis.database import InMemoryExampleDatabase
+
+        @settings(database=InMemoryExampleDatabase())
+        @given(st.integers())
+        def test_elsewhere(n):
+            pass
+        """
+    )
+    with pytest.raises(UsageError, match="database differs from the profile's: 1"):
+        shell.run_cell_magic("hypofuzz", "--max-time 1", cell)
+    assert "test_elsewhere" in shell.user_ns

@@ -34,7 +34,9 @@ def _execute(name: str, tmp_path: Path) -> nbformat.NotebookNode:
     # Run a copy, beside a copy of the example project, so that the notebooks'
     # relative paths hold and nothing is written into the repository.
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    shutil.copytree(REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns(".hypothesis"))
+    shutil.copytree(
+        REPO / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns(".hypothesis")
+    )
     path = tmp_path / "notebooks" / name
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -48,7 +50,9 @@ def _execute(name: str, tmp_path: Path) -> nbformat.NotebookNode:
 
 
 def _outputs(notebook: nbformat.NotebookNode) -> list[dict]:
-    return [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    return [
+        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+    ]
 
 
 def _text_of(notebook: nbformat.NotebookNode) -> str:

@@ -447,7 +447,7 @@ def test_directory_database_path_that_is_a_file(tmp_path):
 
 
 def test_not_a_database_is_a_clear_error():
-    with pytest.raises(TypeError, match="not an example database"):
+    with pytest.raises(HypofuzzNbError, match="not an example database"):
         Store("/tmp/some/path")  # type: ignore[arg-type]
 
 

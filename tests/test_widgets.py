@@ -21,6 +21,7 @@ from hypothesis.database import (
 )
 
 import hypofuzz_nb
+from hypofuzz_nb import records
 from hypofuzz_nb.widgets import MIN_REFRESH_INTERVAL, Dashboard, show_dashboard
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -237,6 +238,21 @@ def test_bad_source_says_what_to_pass():
         Dashboard(42)
     with pytest.raises(ValueError, match="poll_interval must be a positive number"):
         Dashboard(make_data(1, 1), poll_interval=0)
+
+
+def test_garbage_in_the_database_is_counted_not_raised(dashboards):
+    db = InMemoryExampleDatabase()
+    key = _key("a")
+    write_reports(db, key, "tests/test_a.py::test_a", 3)
+    db.save(records.reports_key(key), b"{not json <script>")
+    db.save(records.reports_key(key), b'{"nodeid": "extra fields only"}')
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # load() warns once; the header keeps the count
+        dashboard = Dashboard(db, live=False)
+    dashboards.append(dashboard)
+    assert "tests/test_a.py::test_a" in dashboard.table.value
+    assert "2 undecodable database values skipped" in dashboard.header.value
+    assert "<script" not in dashboard.header.value
 
 
 def test_bad_database_path_names_it(tmp_path):
