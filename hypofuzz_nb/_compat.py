@@ -87,6 +87,14 @@ def collection_teardown_item(item: Any, *, keep_parents: bool) -> None:
         item.funcargs = None
 
 
+def collection_pin_instance(item: Any, instance: Any) -> None:
+    """Make ``item`` (a test method item) use ``instance`` as its ``self`` from its next
+    setup on. pytest drops a unittest item's TestCase instance at teardown and makes a
+    new one lazily; Hypothesis fails a test that is called with differing ``self``
+    objects (HealthCheck.differing_executors), so the fuzzer keeps one per test."""
+    item._instance = instance
+
+
 def collection_teardown_all(session: Any) -> None:
     """Tear down everything set up in ``session`` (every scope)."""
     setupstate = getattr(session, "_setupstate", None)

@@ -117,9 +117,11 @@ class FuzzTarget:
     * Methods of test classes and ``unittest.TestCase`` methods: ``test`` is the
       function as defined in the class (not bound), and the keyword arguments
       include its first parameter (usually ``self``) bound to the instance pytest
-      created for the test (for ``unittest.TestCase`` a fresh instance per
-      :meth:`fixtures` block, with ``setUp`` run at entry and ``tearDown`` plus
-      cleanups at exit). Hypothesis finds its executor (``setup_example``...) there.
+      created for the test: the same instance in every :meth:`fixtures` block
+      (Hypothesis rejects a test called on differing instances); for
+      ``unittest.TestCase``, ``setUp`` runs at the entry of each block and
+      ``tearDown`` plus cleanups at its exit. Hypothesis finds its executor
+      (``setup_example``...) on that instance.
     * ``RuleBasedStateMachine.TestCase``: ``test`` is Hypothesis' own state machine
       runner (``get_state_machine_test``) for the machine with ``TestCase.settings``;
       the machine class is bound into it, so the keyword arguments are empty.
@@ -152,6 +154,8 @@ class FuzzTarget:
         self._add_digest = add_digest
         self._session = session
         self._self_name = self_name
+        # The one instance a method's test is called on across fixtures() blocks.
+        self._instance: Any = None
 
     def __repr__(self) -> str:
         return f"<FuzzTarget {self.nodeid} key={self.database_key.hex()[:12]}...>"
@@ -194,6 +198,8 @@ class FuzzTarget:
     def _setup(self) -> tuple[dict[str, Any], Any]:
         item = self.item
         try:
+            if self._instance is not None:
+                _compat.collection_pin_instance(item, self._instance)
             _compat.collection_setup_item(item)
             kwargs: dict[str, Any] = {}
             instance = None
@@ -202,7 +208,7 @@ class FuzzTarget:
                     name: item.funcargs[name] for name in _compat.collection_item_argnames(item)
                 }
             if self.kind in ("method", "unittest"):
-                instance = item.instance
+                instance = self._instance = item.instance
                 kwargs[self._self_name or "self"] = instance
             if self.kind == "unittest":
                 instance.setUp()

@@ -295,18 +295,26 @@ class Failure:
             paths = [path]
         from hypofuzz_nb.collect import collect_tests
 
-        collection = collect_tests(paths)
-        target = next((t for t in collection.targets if t.nodeid == self.nodeid), None)
-        if target is None:
-            found = ", ".join(t.nodeid for t in collection.targets[:5]) or "none"
-            raise TestNotFound(
-                f"{self.nodeid}: not among the tests collected from {paths} (found: {found}); "
-                "was it renamed or removed?"
-            )
-        with target.fixtures() as kwargs:
-            _compat.failures_call_with_settings(
-                target.test, self._replay_settings(target.test), dict(kwargs)
-            )
+        # collect_tests raises its own clear errors (a test file that fails to
+        # import shows the user's traceback); the collection is closed after the
+        # run so that session fixtures are torn down.
+        with collect_tests(paths) as collection:
+            target = next((t for t in collection.targets if t.nodeid == self.nodeid), None)
+            if target is None and collection.errors:
+                raise TestNotFound(
+                    f"{self.nodeid}: collecting {paths} failed, fix this first:\n"
+                    f"{collection.errors[0]}"
+                )
+            if target is None:
+                found = ", ".join(t.nodeid for t in collection.targets[:5]) or "none"
+                raise TestNotFound(
+                    f"{self.nodeid}: not among the tests collected from {paths} "
+                    f"(found: {found}); was it renamed or removed?"
+                )
+            with target.fixtures() as kwargs:
+                _compat.failures_call_with_settings(
+                    target.test, self._replay_settings(target.test), dict(kwargs)
+                )
 
 
 class _ReplayDatabase(ExampleDatabase):

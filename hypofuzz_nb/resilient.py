@@ -202,7 +202,7 @@ class ResilientDatabase(ExampleDatabase):
             self._note_failure(err)
             message = (
                 f"Could not read from {describe_database(self.inner)}: "
-                f"{type(err).__name__}: {err}. Check that it is reachable (the Redis server "
+                f"{type(err).__name__}: {str(err).rstrip('.')}. Check that it is reachable (the Redis server "
                 "running and accepting connections, the directory readable). "
                 f"{self.pending_writes} writes are kept in memory and will be written once it is."
             )

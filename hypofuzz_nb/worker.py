@@ -631,6 +631,32 @@ class _ChildConfig:
     cwd: str
 
 
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Any:
+    """Keep spawned workers from re-running the parent's main script.
+
+    A spawned child normally imports the parent's ``__main__`` file again, which
+    re-runs a script without an ``if __name__ == "__main__":`` guard (and its call to
+    ``fuzz``). Workers need nothing from it: everything comes from collection.
+    """
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        if main is None or getattr(getattr(main, "__spec__", None), "name", None) or not hasattr(
+            main, "__file__"
+        ):
+            yield
+            return
+        path = main.__file__
+        del main.__file__
+        try:
+            yield
+        finally:
+            main.__file__ = path
+
+
 def _share(targets: Sequence[Any], index: int, n_workers: int) -> list[Any]:
     """Worker ``index``'s share: round-robin by nodeid, or one shared test each."""
     ordered = sorted(targets, key=lambda t: t.nodeid)
@@ -785,7 +811,8 @@ class _ProcessSession(FuzzSession):
             name=f"hypofuzz_nb-worker-{index}",
             daemon=True,
         )
-        process.start()
+        with _main_script_hidden():
+            process.start()
         return _Child(index=index, process=process, slot=slot)
 
     def _snapshot(self) -> tuple[TestStatus, ...]:

@@ -472,6 +472,22 @@ FIXTURES_PROJECT = {
                 pass
 
 
+        import unittest
+
+
+        class TestUnitCase(unittest.TestCase):
+            def setUp(self):
+                log("setUp")
+                self.ready = True
+
+            def tearDown(self):
+                log("tearDown")
+
+            @given(st.integers())
+            def test_unit(self, x):
+                assert self.ready
+
+
         @pytest.fixture
         def broken():
             raise RuntimeError("the fixture is broken")
@@ -524,12 +540,27 @@ def test_fixtures_yield_kwargs_and_tear_down_per_block(tmp_path, monkeypatch):
         assert set(kwargs) == {"self", "class_fx"}
         in_class.test(**kwargs)
     assert lines() == ["setup class", "setup autouse", "teardown autouse"]
+    unit = by_name["test_unit"]
+    for _ in range(2):  # a fresh TestCase instance per block, setUp/tearDown around it
+        with unit.fixtures() as kwargs:
+            assert set(kwargs) == {"self"} and kwargs["self"].ready
+            unit.test(**kwargs)
+    assert lines() == [
+        "teardown class",
+        "setup autouse",
+        "setUp",
+        "tearDown",
+        "teardown autouse",
+        "setup autouse",
+        "setUp",
+        "tearDown",
+        "teardown autouse",
+    ]
     with pytest.raises(FixtureSetupError) as raised, by_name["test_broken_fixture"].fixtures():
         pass
     assert "the fixture is broken" in str(raised.value)
     assert "_pytest" not in raised.value.traceback
-    # Entering a test outside the class tore the class scope down first.
-    assert lines() == ["teardown class", "setup autouse", "teardown autouse"]
+    assert lines() == ["setup autouse", "teardown autouse"]
     collection.close()
     assert lines() == ["teardown module", "teardown session"]
     collection.close()  # closing twice is harmless

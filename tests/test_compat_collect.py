@@ -65,6 +65,12 @@ PROJECT = {
         @pytest.mark.xfail(reason="later", run=False)
         def test_xfailed():
             pass
+
+        import unittest
+
+        class TestCaseClass(unittest.TestCase):
+            def test_unit(self):
+                pass
     """,
 }
 
@@ -104,6 +110,7 @@ def test_session_collects_items_and_sets_up_fixtures(session):
         "test_numbered[2]",
         "test_skipped",
         "test_xfailed",
+        "test_unit",
     }
     plain = items["test_plain"]
     assert _compat.collection_item_argnames(plain) == ("module_fx", "function_fx")
@@ -212,3 +219,19 @@ def test_directory_database_paths_look_through_wrappers(tmp_path):
     background = BackgroundWriteDatabase(b)
     assert _compat.collection_directory_database_paths(background) == [tmp_path / "b"]
     assert _compat.collection_directory_database_paths(InMemoryExampleDatabase()) == []
+
+
+def test_pinned_instance_survives_unittest_teardown(session):
+    session, _log = session
+    unit = _items(session)["test_unit"]
+    _compat.collection_setup_item(unit)
+    first = unit.instance
+    _compat.collection_teardown_item(unit, keep_parents=True)
+    _compat.collection_setup_item(unit)
+    assert unit.instance is not first  # pytest's own behaviour: a new TestCase
+    _compat.collection_teardown_item(unit, keep_parents=True)
+    _compat.collection_pin_instance(unit, first)
+    _compat.collection_setup_item(unit)
+    assert unit.instance is first
+    assert unit.obj.__self__ is first
+    _compat.collection_teardown_item(unit, keep_parents=False)

@@ -147,6 +147,11 @@ def test_reproduce_file_test_through_collection(tmp_path, monkeypatch):
             @given(st.integers(0, 100))
             def test_planted(offset, n):
                 assert n + offset != 52, "planted"
+
+            @pytest.mark.parametrize("scale", [1, 2])
+            @given(n=st.integers(0, 100))
+            def test_parametrized(scale, n):
+                assert n * scale != 84, "planted in parametrized"
             """
         )
     )
@@ -154,6 +159,19 @@ def test_reproduce_file_test_through_collection(tmp_path, monkeypatch):
     failure = Failure(nodeid="tests/test_planted.py::test_planted", choices=(42,))
     with pytest.raises(AssertionError, match="planted"):
         failure.reproduce()
+    # Each parametrization is its own test: only scale=2 fails on n=42.
+    failure = Failure(nodeid="tests/test_planted.py::test_parametrized[2]", choices=(42,))
+    with pytest.raises(AssertionError, match="planted in parametrized"):
+        failure.reproduce()
+    failure = Failure(nodeid="tests/test_planted.py::test_parametrized[1]", choices=(42,))
+    with pytest.raises(FailureDidNotReproduce):
+        failure.reproduce()
+    with pytest.raises(TestNotFound, match="was it renamed or removed"):
+        Failure(nodeid="tests/test_planted.py::test_renamed", choices=(42,)).reproduce()
+    # A test file that no longer imports: the user's own error, not ours.
+    (tmp_path / "tests" / "test_planted.py").write_text("import no_such_module_xyz\n")
+    with pytest.raises(HypofuzzNbError, match="no_such_module_xyz"):
+        Failure(nodeid="tests/test_planted.py::test_planted", choices=(42,)).reproduce()
 
 
 def test_debug_opens_post_mortem_in_the_failing_frame():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,29 @@ def test_close_reports_unwritten_writes(tmp_path):
     db.save(KEY, b"stuck")
     assert db.close(timeout=0.5) is False
     assert db.pending_writes == 1
+
+
+@pytest.mark.redis
+def test_memory_mode_reads_buffered_writes_during_an_outage_and_warns_once(make_redis_server):
+    from hypofuzz_nb.resilient import DatabaseUnreachableWarning
+
+    server = make_redis_server()
+    inner = redis_database_from_url(server.url)
+    db = ResilientDatabase(inner, max_backoff=0.3, on_read_error="memory")
+    db.save(KEY, b"stored")
+    server.kill()
+    db.save(KEY, b"buffered")
+    db.delete(KEY, b"deleted while down")
+    with pytest.warns(DatabaseUnreachableWarning, match="goes on with what it has in memory"):
+        assert list(db.fetch(KEY)) == [b"buffered"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second read in the same outage does not warn
+        assert list(db.fetch(secondary_key(KEY))) == []
+    server.start()
+    assert db.flush(timeout=30)
+    assert set(db.fetch(KEY)) == {b"buffered"}  # the server came back empty
+
+
+def test_on_read_error_is_checked():
+    with pytest.raises(ValueError, match="on_read_error must be"):
+        ResilientDatabase(InMemoryExampleDatabase(), on_read_error="ignore")

