@@ -8,7 +8,7 @@ over 3 cases) into a temporary directory, then times, in fresh child processes
 
 - baseline: ``python -m pytest --collect-only -q`` on the project;
 - ``collect_tests``: ``python -c "collect_tests(...)"`` on the same project
-  (collection, classification and every database key);
+  (collection, classification and every database key), one call per process;
 - and in one process: the first ``collect_tests`` call against a second one
   (a notebook cell re-run: modules are imported afresh, so about 1x is expected).
 
@@ -32,8 +32,9 @@ from hypofuzz_nb.collect import collect_tests
 with collect_tests(rootdir=sys.argv[1]) as c:
     n = len(c.targets)
 t1 = time.perf_counter()
-with collect_tests(rootdir=sys.argv[1]) as c:
-    assert len(c.targets) == n
+if sys.argv[2] == "twice":
+    with collect_tests(rootdir=sys.argv[1]) as c:
+        assert len(c.targets) == n
 t2 = time.perf_counter()
 print(n, t1 - t0, t2 - t1)
 """
@@ -88,8 +89,12 @@ def main() -> None:
                 root,
             )
             baseline.append(t)
-            t, out = timed([sys.executable, "-c", textwrap.dedent(CHILD), str(root)], root)
+            t, out = timed([sys.executable, "-c", textwrap.dedent(CHILD), str(root), "once"], root)
             ours.append(t)
+            assert int(out.split()[0]) == cases
+            _t, out = timed(
+                [sys.executable, "-c", textwrap.dedent(CHILD), str(root), "twice"], root
+            )
             n, t1, t2 = out.split()
             assert int(n) == cases, (n, cases)
             first.append(float(t1))

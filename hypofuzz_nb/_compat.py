@@ -111,9 +111,7 @@ def collection_item_argnames(item: Any) -> tuple[str, ...]:
 def collection_item_fixture_params(item: Any) -> bool:
     """Whether any fixture in ``item``'s closure is parametrized (``params=...``),
     exactly as Hypothesis' pytest plugin computes it for its database-key rule."""
-    info = item.session._fixturemanager.getfixtureinfo(
-        node=item, func=item.function, cls=None
-    )
+    info = item.session._fixturemanager.getfixtureinfo(node=item, func=item.function, cls=None)
     return any(bool(fx.params) for defs in info.name2fixturedefs.values() for fx in defs)
 
 

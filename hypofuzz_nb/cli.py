@@ -13,6 +13,7 @@ the failures found.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -188,9 +189,7 @@ def _dashboard_only(args: argparse.Namespace, pytest_args: list[str], out: TextI
     failing = tests[tests["status"].isin(["failed", "fatal"])]
     _print_failures(data.failures, set(failing["nodeid"]), out)
     if len(failing):
-        print(
-            f"\n{len(failing)} test(s) failing. Run `pytest` to replay the failures.", file=out
-        )
+        print(f"\n{len(failing)} test(s) failing. Run `pytest` to replay the failures.", file=out)
         return EXIT_FAILURES
     return EXIT_OK
 
@@ -273,10 +272,8 @@ class _Progress:
 
     def _redraw(self, lines: list[str]) -> None:
         width = 200
-        try:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             width = os.get_terminal_size(self.out.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            pass
         parts = []
         if self._lines_drawn:
             parts.append(f"\x1b[{self._lines_drawn}F")  # to the start of our first line

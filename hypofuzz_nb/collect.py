@@ -519,6 +519,18 @@ def _raise_usage_error(message: str, state: _PytestSession) -> None:
     raise PytestUsageError(f"pytest rejected the arguments: {message}", state.output.getvalue())
 
 
+def _record_additions(
+    state: _PytestSession, paths: list[str], before_modules: set[str], before_path: list[str]
+) -> None:
+    """Note what collection added to ``sys.modules`` and ``sys.path``, to undo it."""
+    roots = [Path(state.cwd).resolve()]
+    if state.config is not None:
+        roots.append(Path(state.config.rootpath).resolve())
+    roots.extend(Path(p.split("::", 1)[0]).resolve() for p in paths)
+    _remember_project_modules(before_modules, roots, state)
+    state.added_sys_path = [p for p in sys.path if p not in before_path]
+
+
 def _collect(
     paths: Iterable[str | os.PathLike[str]],
     pytest_args: Iterable[str],
@@ -553,16 +565,13 @@ def _collect(
                 _start_session([*pytest_args, *paths], recorder, state)
                 database = _profile_database()
         except BaseException:
+            _record_additions(state, paths, before_modules, before_path)
             with contextlib.suppress(Exception):
                 state.close()
             raise
+        else:
+            _record_additions(state, paths, before_modules, before_path)
         finally:
-            roots = [Path(state.cwd).resolve()]
-            if state.config is not None:
-                roots.append(Path(state.config.rootpath).resolve())
-            roots.extend(Path(p.split("::", 1)[0]).resolve() for p in paths)
-            _remember_project_modules(before_modules, roots, state)
-            state.added_sys_path = [p for p in sys.path if p not in before_path]
             if old_env is None:
                 os.environ.pop("PYTEST_VERSION", None)
             else:

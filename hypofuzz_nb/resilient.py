@@ -136,7 +136,7 @@ class ResilientDatabase(ExampleDatabase):
         max_pending: int = 100_000,
         initial_backoff: float = 0.05,
         max_backoff: float = 5.0,
-        verify_attempts: int = 5,
+        verify_attempts: int = 10,
         on_read_error: Literal["raise", "memory"] = "raise",
     ) -> None:
         super().__init__()
@@ -215,13 +215,14 @@ class ResilientDatabase(ExampleDatabase):
                     DatabaseUnreachableWarning,
                     stacklevel=2,
                 )
-            return self._buffered_saves(key)
+            return self.buffered_saves(key)
         if self.unreachable_since is not None and not self.pending_writes:
             self.unreachable_since = None
             self._warned_this_outage = False
         return values
 
-    def _buffered_saves(self, key: bytes) -> list[bytes]:
+    def buffered_saves(self, key: bytes) -> list[bytes]:
+        """The values saved under ``key`` that are waiting in the buffer to be written."""
         with self._lock:
             pending = self._pending[_buffer_class(key)]
             return [v for (k, v), (op, _) in pending.items() if k == key and op == "save"]
@@ -331,7 +332,8 @@ class ResilientDatabase(ExampleDatabase):
             if _compat.resilient_directory_has_value(db, key, value):
                 return
             if attempt:
-                time.sleep(0.001 * 2**attempt)
+                # Let a concurrent delete finish removing what it is removing.
+                time.sleep(min(0.001 * 2**attempt, 0.05))
         problem = _compat.resilient_directory_probe_write(db, key)
         raise DatabaseWriteError(
             f"Could not write to the directory database at {str(db.path)!r}: "

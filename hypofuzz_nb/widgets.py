@@ -286,6 +286,8 @@ class Dashboard:
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.failure_box = widgets.VBox()
         self.failures_header = widgets.HTML()
+        self.failures_section = widgets.VBox([self.failures_header, self.failure_box])
+        self.failures_section.add_class("hypofuzz-nb-failures")
         self.widget = widgets.VBox(
             [
                 self.header,
@@ -293,8 +295,7 @@ class Dashboard:
                 widgets.HBox([self.y_toggle, self.x_toggle, self.log_toggle, self.scope_toggle]),
                 self.selection,
                 self.image,
-                self.failures_header,
-                self.failure_box,
+                self.failures_section,
             ]
         )
         self.widget.add_class("hypofuzz-nb-dashboard")

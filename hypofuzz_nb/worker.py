@@ -580,9 +580,7 @@ class _ThreadSession(FuzzSession):
     def __init__(self, loop: _FuzzLoop, *, max_time: float | None) -> None:
         super().__init__(workers=1, max_time=max_time)
         self._loop = loop
-        self._thread = threading.Thread(
-            target=self._main, name="hypofuzz_nb-worker", daemon=True
-        )
+        self._thread = threading.Thread(target=self._main, name="hypofuzz_nb-worker", daemon=True)
         self._thread.start()
 
     def _main(self) -> None:
@@ -644,8 +642,10 @@ def _main_script_hidden() -> Any:
     """
     main = sys.modules.get("__main__")
     with _MAIN_LOCK:
-        if main is None or getattr(getattr(main, "__spec__", None), "name", None) or not hasattr(
-            main, "__file__"
+        if (
+            main is None
+            or getattr(getattr(main, "__spec__", None), "name", None)
+            or not hasattr(main, "__file__")
         ):
             yield
             return
@@ -681,9 +681,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
     except BaseException as e:
         status_queue.put(("error", config.index, _describe_error(e)))
         return
-    status_queue.put(
-        ("targets", config.index, [(t.nodeid, t.database_key) for t in targets])
-    )
+    status_queue.put(("targets", config.index, [(t.nodeid, t.database_key) for t in targets]))
     view = memoryview(slot).cast("B")
     sequence = 0
 
@@ -696,9 +694,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         # Length 0 first, so a half-written payload is never read as complete.
         _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, 0)
         view[_SLOT_HEADER.size : _SLOT_HEADER.size + len(payload)] = payload
-        _SLOT_HEADER.pack_into(
-            view, 0, time.monotonic(), sequence, target_index, len(payload)
-        )
+        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, len(payload))
 
     loop = _FuzzLoop(
         targets,
@@ -737,8 +733,9 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
 def _describe_error(e: BaseException) -> str:
     if isinstance(e, HypofuzzNbError):
         return str(e)
-    return "hypofuzz_nb worker process crashed (a bug in hypofuzz_nb, please report it):\n" + "".join(
-        traceback.format_exception(e)
+    return (
+        "hypofuzz_nb worker process crashed (a bug in hypofuzz_nb, please report it):\n"
+        + "".join(traceback.format_exception(e))
     )
 
 
@@ -1018,7 +1015,9 @@ def fuzz(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise WorkerError(f"workers must be a positive integer, not {workers!r}")
     if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
-        raise WorkerError(f"max_time must be a positive number of seconds or None, not {max_time!r}")
+        raise WorkerError(
+            f"max_time must be a positive number of seconds or None, not {max_time!r}"
+        )
     if max_examples is not None and (
         isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
     ):

@@ -641,6 +641,9 @@ def test_only_file_failing_to_import_raises_with_the_user_traceback(tmp_path):
     message = str(raised.value)
     assert "test_bad.py" in message and "helper exploded" in message
     assert "hypofuzz_nb" not in message
+    # A failed collection undoes its additions at once.
+    assert "collect_boom" not in sys.modules
+    assert str(project) not in sys.path
 
 
 def test_conftest_failing_to_import_raises_with_the_user_traceback(tmp_path):
@@ -791,3 +794,21 @@ def test_namespace_of_a_real_ipython_shell(memory_profile):
         assert list(memory_profile.fetch(target.database_key))
     finally:
         shell.user_ns.pop("test_in_cell", None)
+
+
+def test_collect_tests_can_add_a_namespace(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": conftest_with_profile(tmp_path / "db"),
+            "test_a.py": "from hypothesis import given, strategies as st\n\n"
+            "@given(st.integers())\ndef test_a(x):\n    pass\n",
+        },
+    )
+    namespace = {"notebook_test": notebook_test}
+    with collect_tests(rootdir=project, namespace=namespace, notebook_name="nb") as collection:
+        assert [t.nodeid for t in collection.targets] == ["test_a.py::test_a"]
+        # Decorated under another profile, so it would save elsewhere: not fuzzed.
+        assert [(n.nodeid, n.reason) for n in collection.not_fuzzable] == [
+            ("nb::notebook_test", DATABASE_DIFFERS)
+        ]

@@ -180,11 +180,15 @@ RACE_SCRIPT = textwrap.dedent(
             value = b"mine-%d-%d" % (os.getpid(), tries)
             writer.save(key, value)
             tries += 1
-            if value not in set(db.fetch(key)):
+            # Lost: neither in the database nor waiting in our buffer to be written.
+            buffered = writer.buffered_saves(key) if role == "resilient" else []
+            if value not in set(db.fetch(key)) and value not in buffered:
                 lost += 1
                 if role == "plain":
                     break  # reproduced
             writer.delete(key, value)
+        if role == "resilient":
+            assert writer.close(timeout=60), "buffered writes were never written"
         print("lost", lost, "of", tries)
     """
 )

@@ -327,9 +327,7 @@ def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
 
 
 def test_a_collection_error_is_raised_with_the_users_message(tmp_path):
-    project = make_project(
-        tmp_path, {"test_broken_w4.py": "import no_such_module_hfnb_w4\n"}, "w4"
-    )
+    project = make_project(tmp_path, {"test_broken_w4.py": "import no_such_module_hfnb_w4\n"}, "w4")
     with pytest.raises(HypofuzzNbError, match="no_such_module_hfnb_w4"):
         fuzz([project / "test_broken_w4.py"], max_time=5)
 
@@ -353,9 +351,7 @@ def test_fine(xs):
 
 def test_worker_processes_survive_a_killed_worker_and_save_its_input(tmp_path):
     project = make_project(tmp_path, {"test_killer_w5.py": KILLER}, "w5")
-    session = fuzz(
-        [project / "test_killer_w5.py"], workers=2, max_time=90, max_examples=3000
-    )
+    session = fuzz([project / "test_killer_w5.py"], workers=2, max_time=90, max_examples=3000)
     assert session.wait(150)
     status = session.status()
     assert status.error is None, status.error

@@ -7,7 +7,7 @@ the next `pytest` run fail at once.
 
 from pathlib import Path
 
-from hypothesis import settings
+from hypothesis import Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 EXAMPLES = Path(__file__).resolve().parent.parent
@@ -19,3 +19,11 @@ settings.register_profile(
     deadline=None,
 )
 settings.load_profile("examples")
+
+# `pytest --hypothesis-profile=examples-replay` only replays what the database holds,
+# generating nothing: it shows that a failure comes from the fuzzer's saved example.
+settings.register_profile(
+    "examples-replay",
+    parent=settings.get_profile("examples"),
+    phases=[Phase.explicit, Phase.reuse],
+)

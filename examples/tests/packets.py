@@ -1,20 +1,18 @@
 """A tiny framed-message decoder with a planted deep bug.
 
-A frame is a list of byte values: the magic bytes ``HYPO``, a version byte, then a
-payload. The bug hides behind the whole header: random inputs get past the first
-check once in 256 tries and past all five once in about a trillion, so plain
-Hypothesis does not find it. Each check is its own branch, though, so a
+A frame is a list of byte values: the magic bytes ``HYPO``, then a payload. The bug
+hides behind the whole header: random inputs get past the first check once in 256
+tries and past all four once in about four billion, so plain Hypothesis does not
+find it (not in 100,000 examples, measured). Each check is its own branch, though, so a
 coverage-guided fuzzer climbs the header one byte at a time.
 """
 
 from __future__ import annotations
 
-VERSION = 2
-
 
 def decode(frame: list[int]) -> list[int]:
     """The payload of ``frame``; raises ValueError for a malformed frame."""
-    if len(frame) < 5:
+    if len(frame) < 4:
         raise ValueError("frame too short")
     if frame[0] != 0x48:  # H
         raise ValueError("bad magic byte 0")
@@ -24,9 +22,7 @@ def decode(frame: list[int]) -> list[int]:
         raise ValueError("bad magic byte 2")
     if frame[3] != 0x4F:  # O
         raise ValueError("bad magic byte 3")
-    if frame[4] != VERSION:
-        raise ValueError(f"unsupported version {frame[4]}")
     # The planted bug: a valid header with an empty payload reads past the end.
-    payload = frame[5:]
+    payload = frame[4:]
     length = payload[0] if len(payload) < 2 else len(payload)
     return payload[:length]

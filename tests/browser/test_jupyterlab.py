@@ -258,7 +258,13 @@ def _assert_dashboard_rendered(page) -> None:
         arg=image.element_handle(),
         timeout=RUN_TIMEOUT_MS,
     )
-    failure = dashboard.locator(".hypofuzz-nb-failure").first
+    failures = dashboard.locator(".hypofuzz-nb-failures")
+    failures.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert "Failures" in failures.inner_text()
+
+
+def _assert_failure_rendered(page) -> None:
+    failure = page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-failure").first
     failure.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     assert failure.get_by_role("button", name="Reproduce").is_visible()
     assert failure.get_by_role("button", name="Debug").is_visible()
@@ -270,6 +276,7 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
     try:
         _run_notebook(page, jupyterlab, "dashboard.ipynb")
         _assert_dashboard_rendered(page)
+        _assert_failure_rendered(page)
         failure = page.locator(".hypofuzz-nb-failure").first
         # The hostile string is shown as text, never run as markup.
         assert "<script>document.title='pwned'</script>" in failure.inner_text()
@@ -297,7 +304,8 @@ def test_quickstart_notebook_renders_the_dashboard(jupyterlab, browser):
         dirs_exist_ok=True,
         ignore=shutil.ignore_patterns(".hypothesis", "__pycache__"),
     )
-    # The quickstart fuzzes for a minute; the dashboard must render long before.
+    # The quickstart fuzzes for a minute; the dashboard must render long before,
+    # with the failure list (empty or not: finding the planted bug takes time).
     copy = jupyterlab.root / "notebooks" / "quickstart.ipynb"
     copy.write_text(
         re.sub(r"--max-time \d+", f"--max-time {QUICKSTART_FUZZ_SECONDS}", copy.read_text())

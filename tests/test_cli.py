@@ -1,0 +1,254 @@
+"""The ``hypofuzz-nb`` command, run as a real subprocess on projects in tmp_path."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hypofuzz_nb.cli import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_USER_ERROR,
+    _Progress,
+    main,
+)
+from hypofuzz_nb.worker import SessionStatus, TestStatus
+
+CONFTEST = """
+from pathlib import Path
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+settings.register_profile(
+    "cli",
+    database=DirectoryBasedExampleDatabase(Path(__file__).resolve().parent / ".hypothesis" / "examples"),
+    deadline=None,
+)
+settings.load_profile("cli")
+"""
+
+PASSING = """
+from hypothesis import given, strategies as st
+
+@given(st.lists(st.integers()))
+def test_sorting_twice(xs):
+    assert sorted(sorted(xs)) == sorted(xs)
+"""
+
+FAILING = """
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_small(x):
+    assert x < 1000
+"""
+
+
+def make_project(tmp_path: Path, files: dict[str, str]) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (project / "conftest.py").write_text(CONFTEST)
+    for name, text in files.items():
+        (project / name).write_text(textwrap.dedent(text))
+    return project
+
+
+def hypofuzz_nb(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hypofuzz_nb.cli", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str, str]:
+    """The real command line in this process (for what never reaches collection)."""
+    try:
+        code = main(args)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_the_fuzz_command(capsys):
+    code, out, _ = run_main(["--help"], capsys)
+    assert code == EXIT_OK
+    assert "fuzz" in out
+    code, out, _ = run_main(["fuzz", "--help"], capsys)
+    assert code == EXIT_OK
+    for option in ("--max-time", "--no-dashboard", "--dashboard-only", "-n N", "--max-examples"):
+        assert option in out, option
+    assert "exit codes" in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fuzz", "--max-time", "-3"], "positive number of seconds"),
+        (["fuzz", "--max-time", "soon"], "expected a number of seconds"),
+        (["fuzz", "-n", "0"], "positive integer"),
+        (["fuzz", "--no-dashboard", "--dashboard-only"], "not allowed with"),
+        (["fuzz", "no_such_dir_hfnb"], "path 'no_such_dir_hfnb' does not exist"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_message(capsys, args, message):
+    code, _, err = run_main(args, capsys)
+    assert code == EXIT_USAGE
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_found_failure_exits_1_with_a_summary_and_the_replay_hint(tmp_path):
+    project = make_project(tmp_path, {"test_fail.py": FAILING, "test_pass.py": PASSING})
+    result = hypofuzz_nb(
+        project, "fuzz", "--max-time", "60", "--max-examples", "300", "--no-dashboard"
+    )
+    assert result.returncode == EXIT_FAILURES, result.stdout + result.stderr
+    assert "FAILED test_fail.py::test_small" in result.stdout
+    assert "x=1000" in result.stdout  # the shrunk example, read back from the database
+    assert "run `pytest` to replay" in result.stdout
+    assert "test_pass" not in result.stdout.split("== hypofuzz-nb")[-1]
+
+    report = hypofuzz_nb(project, "fuzz", "--dashboard-only")
+    assert report.returncode == EXIT_FAILURES, report.stdout + report.stderr
+    assert "test_fail.py::test_small" in report.stdout
+    assert "test_pass.py::test_sorting_twice" in report.stdout
+
+
+def test_no_failure_exits_0(tmp_path):
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    result = hypofuzz_nb(project, "fuzz", "--max-examples", "200", "--", "-k", "sorting")
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    assert "No failures found." in result.stdout
+
+
+def test_dashboard_only_on_an_empty_database_says_so(tmp_path):
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    result = hypofuzz_nb(project, "fuzz", "--dashboard-only")
+    assert result.returncode == EXIT_OK, result.stderr
+    assert "holds no fuzzing results yet" in result.stdout
+
+
+def test_an_import_error_shows_the_users_traceback_and_exits_3(tmp_path):
+    project = make_project(
+        tmp_path, {"test_broken.py": "import json\nraise RuntimeError('config missing: API_KEY')\n"}
+    )
+    result = hypofuzz_nb(project, "fuzz", "--max-time", "5")
+    assert result.returncode == EXIT_USER_ERROR
+    assert result.stderr.startswith("hypofuzz-nb: error:")
+    assert "config missing: API_KEY" in result.stderr
+    assert "hypofuzz_nb/worker.py" not in result.stderr  # no traceback from our internals
+
+
+def test_no_tests_collected_says_what_the_filters_removed(tmp_path):
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    result = hypofuzz_nb(project, "fuzz", "--max-time", "5", "--", "-k", "nothing_matches")
+    assert result.returncode == EXIT_USER_ERROR
+    assert result.stderr.startswith("hypofuzz-nb: error:")
+    assert "-k" in result.stderr or "deselected" in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path):
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hypofuzz_nb.cli", "fuzz", "--no-dashboard"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # The first progress line is printed once fuzzing has started.
+        first = process.stdout.readline()
+        assert first.startswith("["), first + process.stderr.read()
+        db = project / ".hypothesis" / "examples"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(db.glob("*")):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == EXIT_OK, out + err
+    assert "interrupted after" in out
+    assert "No failures found." in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_worker_processes_from_the_command_line(tmp_path):
+    project = make_project(tmp_path, {"test_fail.py": FAILING, "test_pass.py": PASSING})
+    result = hypofuzz_nb(
+        project, "fuzz", "-n", "2", "--max-time", "60", "--max-examples", "300", timeout=150
+    )
+    assert result.returncode == EXIT_FAILURES, result.stdout + result.stderr
+    assert "FAILED test_fail.py::test_small" in result.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _status(n_failures: int) -> SessionStatus:
+    test = TestStatus(
+        nodeid="t.py::test_a",
+        database_key="AA==",
+        phase="generate",
+        inputs=1234,
+        behaviors=5,
+        fingerprints=3,
+        since_new_behavior=10,
+        elapsed_s=2.0,
+        inputs_per_s=617.0,
+        n_failures=n_failures,
+        finished=bool(n_failures),
+    )
+    return SessionStatus(tests=(test,), running=True, elapsed_s=2.0, workers=1)
+
+
+def test_progress_redraws_in_place_on_a_terminal():
+    out = _Terminal()
+    progress = _Progress(out)
+    progress.update(_status(0))
+    progress.update(_status(1))
+    text = out.getvalue()
+    assert "\x1b[2F" in text  # moved back up over the two lines drawn first
+    assert "FAILED" in text.split("\x1b[2F")[-1]
+    assert "1,234 inputs" in text
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal():
+    out = io.StringIO()
+    progress = _Progress(out)
+    progress.update(_status(0))
+    progress.update(_status(0))  # within LINE_EVERY_S: not repeated
+    progress.update(_status(1), final=True)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "\x1b" not in out.getvalue()
+    assert "1 failing" in lines[-1]
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "hypofuzz-nb"
+    assert script.exists()
+    result = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
+    assert result.returncode == 0 and "hypofuzz-nb" in result.stdout
