@@ -63,8 +63,30 @@ PROJECT_TESTS = textwrap.dedent(
 )
 
 
-def measure_workers(workers: int, window: float, warmup: float) -> float:
-    """Aggregate inputs/s of ``workers`` over ``window`` seconds after ``warmup``."""
+def _cpu_seconds(workers: int) -> float:
+    """CPU seconds used so far by the fuzzing: this process for the in-process worker
+    thread, the worker processes (spawned children) otherwise. Linux only."""
+    if workers == 1:
+        return time.process_time()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == os.getpid() and b"spawn_main" in cmdline:
+            total += (int(stat[11]) + int(stat[12])) / ticks
+    return total
+
+
+def measure_workers(workers: int, window: float, warmup: float) -> tuple[float, float]:
+    """Aggregate inputs/s of ``workers`` over ``window`` seconds after ``warmup``, and
+    inputs per CPU second (which says whether a loaded machine, not the design, limits
+    the scaling)."""
     from hypothesis.database import InMemoryExampleDatabase
 
     import hypofuzz_nb
@@ -84,16 +106,16 @@ def measure_workers(workers: int, window: float, warmup: float) -> float:
             while session.status().inputs == 0 and time.monotonic() < deadline:
                 time.sleep(0.1)  # processes still starting
             time.sleep(warmup)
-            first, t0 = session.status().inputs, time.monotonic()
+            first, t0, c0 = session.status().inputs, time.monotonic(), _cpu_seconds(workers)
             time.sleep(window)
-            last, t1 = session.status().inputs, time.monotonic()
+            last, t1, c1 = session.status().inputs, time.monotonic(), _cpu_seconds(workers)
         finally:
             session.stop(timeout=10)
             session.wait(timeout=30)
     finally:
         os.chdir(old)
         shutil.rmtree(project, ignore_errors=True)
-    return (last - first) / (t1 - t0)
+    return (last - first) / (t1 - t0), (last - first) / max(c1 - c0, 1e-9)
 
 
 class RedisServer:
@@ -216,13 +238,15 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     if not args.skip_workers:
         # Alternate the two so that a noisy neighbour hurts both alike; keep the best.
-        one = two = 0.0
+        one = two = (0.0, 0.0)
         for _ in range(args.worker_rounds):
             one = max(one, measure_workers(1, args.window, args.warmup))
             two = max(two, measure_workers(2, args.window, args.warmup))
-        print(f"inputs/s, 1 worker (thread):     {one:10,.0f}  (best of {args.worker_rounds})")
-        print(f"inputs/s, 2 worker processes:    {two:10,.0f}  (best of {args.worker_rounds})")
-        print(f"scaling ratio 2 / 1:             {two / one:10.2f}  (ideal on 2 cores: 2.00)")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
+        print(f"inputs/s, 1 worker (thread):     {one[0]:10,.0f}  ({one[1]:,.0f} per CPU second)")
+        print(f"inputs/s, 2 worker processes:    {two[0]:10,.0f}  ({two[1]:,.0f} per CPU second)")
+        print(f"scaling ratio 2 / 1:             {two[0] / one[0]:10.2f}  (ideal on 2 cores: 2.00)")
+        print(f"per-CPU-second ratio 2 / 1:      {two[1] / one[1]:10.2f}  (no overhead: 1.00)")
     if not args.skip_load:
         result = measure_load(args.tests, args.reports, args.rounds)
         print(

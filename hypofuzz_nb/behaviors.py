@@ -220,9 +220,14 @@ def _monitor() -> _Monitor:
 class _Tracer:
     """Line arcs ``(location, previous line, line)`` of the code under test, one thread."""
 
-    def __init__(self, behaviors: set) -> None:
+    def __init__(self, behaviors: set, interrupt: type[BaseException]) -> None:
         self.behaviors = behaviors
         self.under_test = _CodeFilter()
+        self.interrupt = interrupt
+        # Set from another thread to stop the traced thread at its next traced line.
+        # On 3.11 an asynchronous exception landing inside a trace function can wedge
+        # the interpreter, so timeouts are raised from here instead.
+        self.expired = False
 
     def global_trace(self, frame: Any, event: str, arg: Any) -> Any:
         location = self.under_test[frame.f_code]
@@ -232,8 +237,13 @@ class _Tracer:
         behaviors.add((location, -1, -1))
         last = frame.f_lineno
 
+        tracer = self
+
         def local_trace(frame: Any, event: str, arg: Any) -> Any:
             nonlocal last
+            if tracer.expired:
+                tracer.expired = False
+                raise tracer.interrupt
             if event == "line":
                 line = frame.f_lineno
                 behaviors.add((location, last, line))
@@ -252,10 +262,12 @@ class BranchRecorder:
     On 3.12+ without a free tool id, records nothing (``available`` is False).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interrupt: type[BaseException] = KeyboardInterrupt) -> None:
         self._behaviors: set = set()
         self._thread: int | None = None
         self._old_trace: Any = None
+        self._interrupt = interrupt
+        self._tracer: _Tracer | None = None
         self._use_monitoring = sys.version_info >= (3, 12)
         self.available = True
 
@@ -269,13 +281,35 @@ class BranchRecorder:
             if self.available:
                 monitor.recording[self._thread] = self._behaviors
         else:
+            # traced only between reset() and take(): one input at a time, so that
+            # the engine's own code between inputs runs untraced
             self._old_trace = sys.gettrace()
-            sys.settrace(_Tracer(self._behaviors).global_trace)
+            self._tracer = _Tracer(self._behaviors, self._interrupt)
+
+    @property
+    def soft_interrupt(self) -> Any:
+        """A callable that makes the recording thread raise ``interrupt`` at its next
+        traced line (3.11), or None where asynchronous interrupts are safe (3.12+)."""
+        if self._tracer is None:
+            return None
+        tracer = self._tracer
+
+        def interrupt() -> None:
+            tracer.expired = True
+
+        return interrupt
 
     def reset(self) -> None:
+        """Forget what was recorded and start recording the next input."""
         self._behaviors.clear()
+        if self._tracer is not None:
+            self._tracer.expired = False
+            sys.settrace(self._tracer.global_trace)
 
     def take(self) -> frozenset:
+        """Stop recording this input and return its branches."""
+        if self._tracer is not None:
+            sys.settrace(self._old_trace)
         result = frozenset(self._behaviors)
         self._behaviors.clear()
         return result
@@ -290,6 +324,7 @@ class BranchRecorder:
                 monitor.release()
         elif _get_ident() == self._thread:
             sys.settrace(self._old_trace)
+        self._tracer = None
         self._thread = None
 
     def __enter__(self) -> BranchRecorder:

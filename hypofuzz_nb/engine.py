@@ -92,13 +92,14 @@ class _Watchdog:
 
     The interrupt is ``PyThreadState_SetAsyncExc``: it lands at the next bytecode,
     so it cannot break out of a single long call into C (a ``time.sleep(60)`` is
-    interrupted when it returns).
+    interrupted when it returns). The worker's side takes no lock: an exception
+    delivered between a lock's acquire and its ``with`` block would leave the lock
+    held forever. Dict and set operations are atomic under the GIL instead.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._deadlines: dict[int, float] = {}
-        self._fired: set[int] = set()
+        self._deadlines: dict[int, tuple[float, object]] = {}
+        self._fired: set[object] = set()
         self._thread: threading.Thread | None = None
 
     def _ensure_thread(self) -> None:
@@ -112,26 +113,42 @@ class _Watchdog:
         while True:
             time.sleep(0.1)
             now = time.monotonic()
-            with self._lock:
-                for tid, deadline in list(self._deadlines.items()):
-                    if now > deadline and tid not in self._fired:
-                        self._fired.add(tid)
-                        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                            ctypes.c_ulong(tid), ctypes.py_object(InputTimeout)
-                        )
+            for tid, entry in list(self._deadlines.items()):
+                deadline, token, soft, seconds = entry
+                if now <= deadline or token in self._fired:
+                    continue
+                if soft is not None:
+                    # first ask the tracer to raise at the next traced line; interrupt
+                    # asynchronously only if the input is still running much later
+                    soft()
+                    self._deadlines[tid] = (now + max(seconds, 1.0), token, None, seconds)
+                    continue
+                self._fired.add(token)
+                if self._deadlines.get(tid) is entry:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(tid), ctypes.py_object(InputTimeout)
+                    )
+            if len(self._fired) > 1000:
+                self._fired.clear()
 
-    def arm(self, seconds: float) -> None:
+    def arm(self, seconds: float, soft: Any = None) -> None:
+        """Watch this thread: after ``seconds``, call ``soft()`` if given (a request
+        to stop at a safe point), then interrupt asynchronously if still running."""
         self._ensure_thread()
-        self._deadlines[threading.get_ident()] = time.monotonic() + seconds
+        self._deadlines[threading.get_ident()] = (
+            time.monotonic() + seconds,
+            object(),
+            soft,
+            seconds,
+        )
 
     def disarm(self) -> None:
+        """Stop watching this thread; clear an interrupt that fired but was not
+        delivered yet (one delivered meanwhile surfaces here as InputTimeout)."""
         tid = threading.get_ident()
-        with self._lock:
-            self._deadlines.pop(tid, None)
-            if tid in self._fired:
-                self._fired.discard(tid)
-                # clear an interrupt that fired but was not delivered yet
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
+        entry = self._deadlines.pop(tid, None)
+        if entry is not None and entry[1] in self._fired:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), None)
 
 
 _WATCHDOG = _Watchdog()
@@ -202,7 +219,7 @@ class TestFuzzer:
         self.random = random if random is not None else Random()
         self.timeout = timeout
         self.mutator = Mutator(self.random, max_choices=MAX_CHOICES)
-        self.recorder = behaviors.BranchRecorder()
+        self.recorder = behaviors.BranchRecorder(InputTimeout)
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
@@ -397,7 +414,10 @@ class TestFuzzer:
                 prefix, exact, how = self._next_prefix(), False, "fuzz:mutate"
             now = time.monotonic()
             observe = now - self._last_observation >= OBSERVATION_INTERVAL
-            outcome = self._execute(state, prefix, exact=exact, observe=observe, how=how)
+            try:
+                outcome = self._execute(state, prefix, exact=exact, observe=observe, how=how)
+            except InputTimeout:  # a stray interrupt, delivered after its input ended
+                continue
             if observe:
                 self._last_observation = now
                 if outcome.observation is not None:
@@ -450,7 +470,7 @@ class TestFuzzer:
             _compat.engine_observing(state) if observe else contextlib.nullcontext(representation)
         )
         try:
-            _WATCHDOG.arm(self.timeout)
+            _WATCHDOG.arm(self.timeout, self.recorder.soft_interrupt)
             try:
                 with observing as representation:
                     status, exception = _compat.engine_execute(state, data, (InputTimeout,))

@@ -185,6 +185,23 @@ class ResilientDatabase(ExampleDatabase):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Worker processes get a fresh wrapper (empty buffer, no thread) around a copy
+        # of the inner database; pickling fails only if the inner database cannot.
+        return (
+            _rebuild,
+            (
+                self.inner,
+                {
+                    "max_pending": self.max_pending,
+                    "initial_backoff": self.initial_backoff,
+                    "max_backoff": self.max_backoff,
+                    "verify_attempts": self.verify_attempts,
+                    "on_read_error": self.on_read_error,
+                },
+            ),
+        )
+
     # Status -------------------------------------------------------------------------
 
     @property
@@ -421,3 +438,7 @@ def _flush_at_exit(ref: weakref.ref[ResilientDatabase]) -> None:
     database = ref()
     if database is not None and database.pending_writes:
         database.flush(database.exit_flush_timeout)
+
+
+def _rebuild(inner: ExampleDatabase, options: dict[str, object]) -> ResilientDatabase:
+    return ResilientDatabase(inner, **options)  # type: ignore[arg-type]

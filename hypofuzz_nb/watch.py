@@ -264,13 +264,11 @@ class DatabaseWatcher:
         self._outages: dict[int, float] = {}
         self._fingerprints: dict[int, dict[bytes, bytes]] = {}
         leaves = _leaves(database)
+        # Sorted by identity, not ==: two equal databases are still two sources.
         self._redis = [leaf for leaf in leaves if _compat.watch_is_redis_database(leaf)]
-        self._listen = [
-            leaf
-            for leaf in leaves
-            if leaf not in self._redis and _compat.watch_supports_listeners(leaf)
-        ]
-        self._poll = [leaf for leaf in leaves if leaf not in self._redis + self._listen]
+        rest = [leaf for leaf in leaves if not _compat.watch_is_redis_database(leaf)]
+        self._listen = [leaf for leaf in rest if _compat.watch_supports_listeners(leaf)]
+        self._poll = [leaf for leaf in rest if not _compat.watch_supports_listeners(leaf)]
 
     def __repr__(self) -> str:
         return f"DatabaseWatcher({self.database!r}, mode={self.mode!r})"

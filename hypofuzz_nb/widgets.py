@@ -470,10 +470,13 @@ class Dashboard:
 
     def _refresh_loop(self) -> None:
         last_load = time.monotonic()
-        while not self._stop.wait(MIN_REFRESH_INTERVAL):
-            due = time.monotonic() - last_load >= self.poll_interval
-            if not (self._changed.is_set() or due):
-                continue
+        while not self._stop.is_set():
+            # Wake on a change event, or when the poll interval is up ...
+            self._changed.wait(max(0.0, last_load + self.poll_interval - time.monotonic()))
+            # ... but never refresh more often than MIN_REFRESH_INTERVAL.
+            pause = last_load + MIN_REFRESH_INTERVAL - time.monotonic()
+            if self._stop.is_set() or (pause > 0 and self._stop.wait(pause)):
+                return
             self._changed.clear()
             last_load = time.monotonic()
             try:
@@ -489,6 +492,7 @@ class Dashboard:
     def close(self, *, timeout: float = 2.0) -> None:
         """Stop live updates and close the widgets. Safe to call more than once."""
         self._stop.set()
+        self._changed.set()  # wake the refresher so that it sees the stop at once
         if self._listener is not None and self.database is not None:
             with contextlib.suppress(Exception):
                 self.database.remove_listener(self._listener)

@@ -19,9 +19,7 @@ PLANTED = "tests/test_packets.py::test_decode_never_crashes"
 
 def copy_examples(tmp_path: Path) -> Path:
     target = tmp_path / "examples"
-    shutil.copytree(
-        EXAMPLES, target, ignore=shutil.ignore_patterns(".hypothesis", "__pycache__")
-    )
+    shutil.copytree(EXAMPLES, target, ignore=shutil.ignore_patterns(".hypothesis", "__pycache__"))
     return target
 
 
@@ -71,7 +69,8 @@ def test_the_fuzzer_finds_the_planted_bug_and_plain_pytest_replays_it(tmp_path):
         timeout=120,
     )
     assert replay.returncode == 1, replay.stdout + replay.stderr
-    assert "1 failed, 4 passed" in replay.stdout
+    # (the other tests have nothing saved to replay, so Hypothesis skips them)
+    assert "1 failed" in replay.stdout
     assert "frame=[72, 89, 80, 79]" in replay.stdout
 
     # What a new user types next.
@@ -79,6 +78,8 @@ def test_the_fuzzer_finds_the_planted_bug_and_plain_pytest_replays_it(tmp_path):
     assert plain.returncode == 1
     assert f"FAILED {PLANTED}" in plain.stdout
 
-    summary = run(examples, "-m", "hypofuzz_nb.cli", "fuzz", "tests", "--dashboard-only", timeout=120)
+    summary = run(
+        examples, "-m", "hypofuzz_nb.cli", "fuzz", "tests", "--dashboard-only", timeout=120
+    )
     assert summary.returncode == 1, summary.stdout + summary.stderr
     assert PLANTED in summary.stdout

@@ -78,7 +78,9 @@ def host_env(host: Path, url: str) -> dict[str, str]:
 
 
 def cli() -> list[str]:
-    return [sys.executable, "-m", "hypofuzz_nb.cli"]
+    """The installed ``hypofuzz-nb`` console script (what the deploy recipes run)."""
+    script = Path(sys.executable).with_name("hypofuzz-nb")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hypofuzz_nb"]
 
 
 def all_redis_bytes(server) -> bytes:

@@ -339,3 +339,16 @@ def test_memory_mode_reads_buffered_writes_during_an_outage_and_warns_once(make_
 def test_on_read_error_is_checked():
     with pytest.raises(ValueError, match="on_read_error must be"):
         ResilientDatabase(InMemoryExampleDatabase(), on_read_error="ignore")
+
+
+def test_pickles_as_a_fresh_wrapper_of_the_same_database(tmp_path):
+    import pickle
+
+    db = ResilientDatabase(
+        DirectoryBasedExampleDatabase(tmp_path), max_pending=7, on_read_error="memory"
+    )
+    copy = pickle.loads(pickle.dumps(db))
+    assert copy == db
+    assert (copy.max_pending, copy.on_read_error) == (7, "memory")
+    copy.save(KEY, b"from a worker process")
+    assert set(db.fetch(KEY)) == {b"from a worker process"}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis.database import (
     DirectoryBasedExampleDatabase,
+    ExampleDatabase,
     InMemoryExampleDatabase,
     MultiplexedDatabase,
     ReadOnlyDatabase,
@@ -224,3 +225,39 @@ def test_redact_url_forms():
     assert redact_url("redis://h:1/0") == "redis://h:1/0"
     assert "pw" not in redact_url("redis://h:1/0?password=pw&db=2")
     assert redact_url("rediss://:p%40ss@h/0") == "rediss://:***@h/0"
+
+
+class NetworkDatabase(ExampleDatabase):
+    """A user's own database without change listening, whose server can go away."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[bytes, set[bytes]] = {}
+        self.down = False
+
+    def fetch(self, key):
+        if self.down:
+            raise ConnectionError("server at db.internal:9000 is not answering")
+        return iter(set(self.data.get(key, ())))
+
+    def save(self, key, value):
+        self.data.setdefault(key, set()).add(value)
+
+    def delete(self, key, value):
+        self.data.get(key, set()).discard(value)
+
+
+def test_polled_database_outage_is_reported_and_recovered():
+    db = NetworkDatabase()
+    db.save(TEST_KEYS_KEY, KEY)
+    recorder = Recorder()
+    with DatabaseWatcher(db, recorder, poll_interval=0.05) as watcher:
+        assert watcher.mode == "poll"
+        db.down = True
+        _wait_until(lambda: watcher.unreachable_since is not None, "the outage")
+        assert "db.internal:9000" in watcher.last_error
+        db.save(reports_key(KEY), b"written during the outage")
+        db.down = False
+        _wait_until(lambda: watcher.unreachable_since is None, "the recovery")
+        recorder.wait_for(lambda: any(k is None for _, k in recorder.calls), "a full refresh")
+        assert watcher.last_error is None

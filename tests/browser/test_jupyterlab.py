@@ -232,7 +232,8 @@ DASHBOARD_CELLS = [
 
 
 def _run_notebook(page, lab: JupyterLab, name: str) -> None:
-    page.goto(f"{lab.url}/lab/tree/{name}", wait_until="domcontentloaded")
+    # ?reset: do not restore the tabs an earlier test left open in the workspace.
+    page.goto(f"{lab.url}/lab/tree/{name}?reset", wait_until="domcontentloaded")
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
         " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -246,7 +247,7 @@ def _run_notebook(page, lab: JupyterLab, name: str) -> None:
 
 
 def _assert_dashboard_rendered(page) -> None:
-    dashboard = page.locator(".hypofuzz-nb-dashboard").first
+    dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
     dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     table = dashboard.locator("table.hypofuzz-nb-tests")
     table.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
@@ -264,7 +265,7 @@ def _assert_dashboard_rendered(page) -> None:
 
 
 def _assert_failure_rendered(page) -> None:
-    failure = page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-failure").first
+    failure = page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-failure").filter(visible=True).first
     failure.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     assert failure.get_by_role("button", name="Reproduce").is_visible()
     assert failure.get_by_role("button", name="Debug").is_visible()
