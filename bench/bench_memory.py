@@ -6,6 +6,10 @@ RSS, and prints both values and their ratio. Target (issue 3): ratio <= 1.5.
 
     python bench/bench_memory.py            # 10 minutes against 1 minute
     python bench/bench_memory.py --quick    # 2 minutes against 0.5 minutes
+
+Recorded on the shared, heavily loaded 2-core machine (Hypothesis 6.170.17):
+Python 3.12.1, 10 min vs 1 min: 123 MiB vs 122 MiB (315,160 vs 45,192 inputs), ratio 1.00;
+Python 3.11.7, 2 min vs 0.5 min (--quick): 129 MiB vs 129 MiB, ratio 1.00.
 """
 
 from __future__ import annotations

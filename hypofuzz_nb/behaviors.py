@@ -299,16 +299,22 @@ class BranchRecorder:
 
         return interrupt
 
-    def reset(self) -> None:
-        """Forget what was recorded and start recording the next input."""
+    @property
+    def expensive(self) -> bool:
+        """True where recording slows every input down (sys.settrace, 3.11)."""
+        return not self._use_monitoring
+
+    def reset(self, enabled: bool = True) -> None:
+        """Forget what was recorded and start recording the next input (with
+        ``enabled=False`` on 3.11: run the next input untraced)."""
         self._behaviors.clear()
-        if self._tracer is not None:
+        if self._tracer is not None and enabled:
             self._tracer.expired = False
             sys.settrace(self._tracer.global_trace)
 
     def take(self) -> frozenset:
         """Stop recording this input and return its branches."""
-        if self._tracer is not None:
+        if self._tracer is not None and sys.gettrace() is not self._old_trace:
             sys.settrace(self._old_trace)
         result = frozenset(self._behaviors)
         self._behaviors.clear()

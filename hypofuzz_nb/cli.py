@@ -297,6 +297,13 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         max_examples=args.max_examples,
         timeout=args.timeout,
     )
+    for error in session.collection_errors:
+        # Their tests are not fuzzed; the others are. Say so once, up front.
+        text = str(error).strip()
+        print(
+            f"hypofuzz-nb: warning: not fuzzing a file that failed to import: {text}",
+            file=sys.stderr,
+        )
     progress = _Progress(out)
     interrupted = False
     try:

@@ -88,7 +88,7 @@ def _tweak_integer(
     r = rnd.random()
     if constants and r < 0.15:
         new = rnd.choice(constants)
-    elif lo is not None and hi is not None and hi - lo <= 4096 and r < 0.45:
+    elif lo is not None and hi is not None and hi - lo <= 4096 and r < 0.6:
         new = rnd.randint(lo, hi)
     elif r < 0.4:
         new = value + rnd.choice((-1, 1)) * rnd.randint(1, 16)

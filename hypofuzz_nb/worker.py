@@ -319,13 +319,26 @@ class _FuzzLoop:
         self._current: Any = None
         self.current_index = -1
         self.started_at = time.monotonic()
+        self._running = True
 
     def request_stop(self) -> None:
+        """Stop after the current input. Thread-safe; returns at once."""
+        if self._stop.is_set():
+            return
         self._stop.set()
-        current = self._current
-        if current is not None:
-            with contextlib.suppress(Exception):
-                current.request_stop()
+
+        # A batch starting right now clears the fuzzer's own stop flag, so repeat
+        # the request for a moment until the loop has seen it.
+        def repeat() -> None:
+            deadline = time.monotonic() + 2.0
+            while self._running and time.monotonic() < deadline:
+                current = self._current
+                if current is not None:
+                    with contextlib.suppress(Exception):
+                        current.request_stop()
+                time.sleep(0.02)
+
+        threading.Thread(target=repeat, name="hypofuzz_nb-stop", daemon=True).start()
 
     def snapshot(self) -> tuple[TestStatus, ...]:
         with self._lock:
@@ -342,6 +355,15 @@ class _FuzzLoop:
         return self.max_time is not None and time.monotonic() - self.started_at >= self.max_time
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._running = False
+            if self.on_exit is not None:
+                # Session-scoped fixture teardowns of the collection run here.
+                self.on_exit()
+
+    def _run(self) -> None:
         test_fuzzer_cls, store_cls = _import_engine()
         store = store_cls(self.database)
         store.register_worker(worker_identity(self.worker_uuid))
@@ -353,6 +375,9 @@ class _FuzzLoop:
                 target, store, worker_uuid=self.worker_uuid, timeout=self.timeout
             )
             fuzzers.append(fuzzer)
+            waiting = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+            with self._lock:
+                self._statuses[index] = dataclasses.replace(waiting, phase="waiting")
         scheduler = Scheduler(len(fuzzers))
         done = [False] * len(fuzzers)
         started = [False] * len(fuzzers)
@@ -391,21 +416,21 @@ class _FuzzLoop:
         finally:
             self._current = None
             self.current_index = -1
-            try:
-                for index, fuzzer in enumerate(fuzzers):
-                    if started[index]:
-                        try:
-                            fuzzer.stop()
-                        finally:
-                            self._publish(index, fuzzer)
-            finally:
-                if self.on_exit is not None:
-                    # Session-scoped fixture teardowns of the collection run here.
-                    self.on_exit()
+            self._running = False
+            # Final reports of every started fuzzer (failures are saved already).
+            for index, fuzzer in enumerate(fuzzers):
+                if started[index]:
+                    try:
+                        fuzzer.stop()
+                    finally:
+                        self._publish(index, fuzzer)
 
 
 class _InputWatcher:
     """Stands in for a test's ``inner_test``: reports the input, then runs the test.
+
+    ``callback(index, choices)`` is called before the test body runs an input and
+    ``callback(-1, None)`` after it, however it ended.
 
     Every attribute is delegated to the wrapped function (including ``__wrapped__``
     lookups that Hypothesis' key computation makes), so the test's database key and
@@ -423,9 +448,15 @@ class _InputWatcher:
         from hypofuzz_nb import _compat
 
         choices = _compat.worker_current_choices()
-        if choices is not None:
-            self._hfnb_callback(self._hfnb_index, choices)
-        return self._hfnb_inner(*args, **kwargs)
+        if choices is None:
+            return self._hfnb_inner(*args, **kwargs)
+        self._hfnb_callback(self._hfnb_index, choices)
+        try:
+            return self._hfnb_inner(*args, **kwargs)
+        finally:
+            # Out of the test body (returned, raised or interrupted): whatever
+            # happens next is not this input's doing.
+            self._hfnb_callback(-1, None)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._hfnb_inner, name)
@@ -685,12 +716,15 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
     view = memoryview(slot).cast("B")
     sequence = 0
 
-    def on_input(target_index: int, choices: tuple[Any, ...]) -> None:
+    def on_input(target_index: int, choices: tuple[Any, ...] | None) -> None:
         nonlocal sequence
+        sequence += 1
+        if choices is None:
+            _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, -1, 0)
+            return
         payload = records.encode_choices(choices)
         if len(payload) > SLOT_SIZE - _SLOT_HEADER.size:
             payload = b""  # too long to keep: the supervisor still learns the test
-        sequence += 1
         # Length 0 first, so a half-written payload is never read as complete.
         _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, 0)
         view[_SLOT_HEADER.size : _SLOT_HEADER.size + len(payload)] = payload
@@ -755,6 +789,8 @@ class _ProcessSession(FuzzSession):
 
     #: A worker that dies more often than this is not restarted again.
     MAX_RESTARTS_PER_WORKER = 20
+    #: A test whose inputs hung a worker this often is not fuzzed again this session.
+    MAX_HANGS_PER_TEST = 3
 
     def __init__(
         self,
@@ -787,6 +823,7 @@ class _ProcessSession(FuzzSession):
         self._deadline = None if max_time is None else time.monotonic() + max_time
         self._lock = threading.Lock()
         self._crashed: set[str] = set()
+        self._hangs: dict[str, int] = {}
         self._restart_count = 0
         self._children = [self._spawn(i) for i in range(workers)]
         self._supervisor = threading.Thread(
@@ -855,10 +892,29 @@ class _ProcessSession(FuzzSession):
         payload = bytes(view[_SLOT_HEADER.size : _SLOT_HEADER.size + length]) if length else None
         return target_index, payload, started
 
-    def _handle_death(self, child: _Child, how: str) -> None:
-        """Save the input that was running (if any) and restart the worker."""
+    def _handle_death(self, child: _Child, how: str, *, hung: bool = False) -> None:
+        """Save the input that was running (if any) and restart the worker.
+
+        An input that killed the process is a failure of its test (saved under ``K``,
+        the test is not fuzzed again this session). An input that hung so hard that
+        the process was killed is a timeout, saved where the engine saves timeouts
+        (never under ``K``: plain pytest would hang on it), and fuzzing of the test
+        goes on, up to :attr:`MAX_HANGS_PER_TEST` such kills.
+        """
         target_index, payload, _started = self._read_slot(child)
-        if 0 <= target_index < len(child.targets):
+        if hung and 0 <= target_index < len(child.targets):
+            nodeid, key = child.targets[target_index]
+            self._hangs[nodeid] = self._hangs.get(nodeid, 0) + 1
+            if self._hangs[nodeid] >= self.MAX_HANGS_PER_TEST:
+                self._crashed.add(nodeid)
+            if payload is not None:
+                _save_hang(self._database, nodeid, key, payload, how)
+            with self._lock:
+                child.previous_statuses.extend(
+                    dataclasses.replace(s, n_timeouts=s.n_timeouts + (s.nodeid == nodeid))
+                    for s in child.statuses
+                )
+        elif 0 <= target_index < len(child.targets):
             nodeid, key = child.targets[target_index]
             self._crashed.add(nodeid)
             if payload is not None:
@@ -916,7 +972,9 @@ class _ProcessSession(FuzzSession):
             self._children[child.index] = replacement
 
     def _supervise(self) -> None:
-        hang_limit = self._timeout * 3 + 10
+        # The engine interrupts a slow input after `timeout`; this is for inputs it
+        # cannot interrupt (stuck in C code, signals blocked).
+        hang_limit = self._timeout * 2 + 5
         try:
             while True:
                 self._drain()
@@ -945,6 +1003,7 @@ class _ProcessSession(FuzzSession):
                             child,
                             f"the worker process stopped responding for over {hang_limit:.0f} s "
                             "and was killed",
+                            hung=True,
                         )
                 if all(c.done and not c.process.is_alive() for c in self._children):
                     break
@@ -981,6 +1040,28 @@ def _save_crash(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, ho
     # the crash is still visible in the session status.
     with contextlib.suppress(Exception):
         Store(database).save_failure(key, "shrunk", choices_bytes, observation)
+
+
+def _save_hang(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, how: str) -> None:
+    """Save an input that hung its worker process where the engine keeps timeouts."""
+    from hypofuzz_nb.engine import timeouts_key
+
+    observation = records.Observation(
+        status="failed",
+        status_reason=f"timeout: {how} while running this input",
+        representation="",
+        property=nodeid,
+        run_start=time.time(),
+        metadata={"traceback": None, "reproduction_decorator": None, "data_status": 3},
+        how_generated="fuzz:timeout",
+    )
+    key = timeouts_key(key)
+    with contextlib.suppress(Exception):
+        database.save(key, choices_bytes)
+        database.save(
+            key + b"." + records.value_digest(choices_bytes) + b".observation",
+            observation.to_bytes(),
+        )
 
 
 # The entry point ----------------------------------------------------------------------
@@ -1081,6 +1162,14 @@ def fuzz(
     # that there is something to fuzz and found the database.
     if close is not None:
         close()
+    from hypothesis.database import InMemoryExampleDatabase
+
+    if isinstance(effective_db, InMemoryExampleDatabase):
+        raise WorkerError(
+            f"workers={workers} needs a database that worker processes share, and an "
+            "InMemoryExampleDatabase lives in one process only: use a directory "
+            "database (the default) or Redis, or workers=1"
+        )
     if database is not None:
         import pickle
 

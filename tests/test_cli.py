@@ -155,6 +155,21 @@ def test_an_import_error_shows_the_users_traceback_and_exits_3(tmp_path):
     assert "hypofuzz_nb/worker.py" not in result.stderr  # no traceback from our internals
 
 
+def test_a_broken_file_beside_good_ones_is_reported_and_the_rest_fuzzed(tmp_path):
+    project = make_project(
+        tmp_path,
+        {
+            "test_pass.py": PASSING,
+            "test_broken.py": "raise RuntimeError('config missing: DB_URL')\n",
+        },
+    )
+    result = hypofuzz_nb(project, "fuzz", "--max-examples", "100")
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    assert "hypofuzz-nb: warning: not fuzzing a file that failed to import" in result.stderr
+    assert "config missing: DB_URL" in result.stderr
+    assert "1 test(s)" in result.stdout
+
+
 def test_no_tests_collected_says_what_the_filters_removed(tmp_path):
     project = make_project(tmp_path, {"test_pass.py": PASSING})
     result = hypofuzz_nb(project, "fuzz", "--max-time", "5", "--", "-k", "nothing_matches")

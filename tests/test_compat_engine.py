@@ -137,7 +137,9 @@ def test_overridden_given_shrinks_under_the_given_key_and_restores() -> None:
 
     db = InMemoryExampleDatabase()
     key = b"k" * 48
-    db.save(key + b".secondary", encode_choices((True, 5, True, 7, True, 9, True, 8, True, 1, False)))
+    db.save(
+        key + b".secondary", encode_choices((True, 5, True, 7, True, 9, True, 8, True, 1, False))
+    )
     before = shrinkable._hypothesis_internal_use_settings
     shrink = Settings(
         phases=[Phase.reuse, Phase.shrink],

@@ -206,7 +206,11 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
     assert inner._hypothesis_internal_add_digest == b"node[1]"
     del inner._hypothesis_internal_add_digest
     check()
-    assert seen and all(i == 7 and len(c) == 1 and 0 <= c[0] <= 3 for i, c in seen)
+    # Before each input its choices, after it "idle".
+    assert seen and len(seen) % 2 == 0
+    for (i, choices), (after, nothing) in zip(seen[::2], seen[1::2], strict=True):
+        assert i == 7 and len(choices) == 1 and 0 <= choices[0] <= 3
+        assert (after, nothing) == (-1, None)
 
 
 @pytest.mark.parametrize(
@@ -326,6 +330,12 @@ def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
     assert list(db.fetch(bounded.database_key))  # the failure is saved under K
 
 
+def test_worker_processes_refuse_a_database_they_cannot_share(tmp_path):
+    project = make_project(tmp_path, {"test_shallow_w8.py": SHALLOW}, "w8")
+    with pytest.raises(WorkerError, match="InMemoryExampleDatabase lives in one process"):
+        fuzz([project / "test_shallow_w8.py"], workers=2, database=InMemoryExampleDatabase())
+
+
 def test_a_collection_error_is_raised_with_the_users_message(tmp_path):
     project = make_project(tmp_path, {"test_broken_w4.py": "import no_such_module_hfnb_w4\n"}, "w4")
     with pytest.raises(HypofuzzNbError, match="no_such_module_hfnb_w4"):
@@ -358,12 +368,43 @@ def test_worker_processes_survive_a_killed_worker_and_save_its_input(tmp_path):
     assert status.restarts >= 1
     tests = by_nodeid(status)
     assert tests["test_killer"].n_failures == 1 and tests["test_killer"].finished
-    assert tests["test_fine"].n_failures == 0 and tests["test_fine"].inputs >= 3000
+    assert tests["test_fine"].n_failures == 0 and tests["test_fine"].inputs >= 1000
 
     # The input that killed the worker is under the test's own key: plain pytest
     # replays it first, and dies the same way.
     replay = run_pytest(project, "test_killer_w5.py", "-k", "killer")
     assert replay.returncode == -9, replay.stdout + replay.stderr
+
+
+HANGER = """
+import time
+from hypothesis import given, strategies as st
+
+@given(st.integers(0, 20))
+def test_hanger(x):
+    if x == 7:
+        time.sleep(3600)  # in C: the engine's in-process timeout cannot interrupt it
+"""
+
+
+def test_a_hung_worker_process_is_killed_restarted_and_the_input_kept(tmp_path):
+    from hypofuzz_nb.engine import timeouts_key
+
+    project = make_project(tmp_path, {"test_hanger_w7.py": HANGER}, "w7")
+    session = fuzz([project / "test_hanger_w7.py"], workers=2, timeout=1, max_time=60)
+    try:
+        assert wait_until(lambda: session.status().restarts >= 1, seconds=90)
+    finally:
+        session.stop()
+    assert session.wait(30)
+    status = session.status()
+    assert status.error is None, status.error
+    hanger = status.tests[0]
+    assert hanger.n_timeouts >= 1 and hanger.n_failures == 0
+    key = records.key_from_base64(hanger.database_key)
+    saved = [records.decode_choices(v) for v in project_database(project).fetch(timeouts_key(key))]
+    assert (7,) in saved
+    assert not list(project_database(project).fetch(key))  # never where plain pytest replays
 
 
 def test_stop_ends_worker_processes(tmp_path):

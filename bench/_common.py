@@ -1,0 +1,45 @@
+"""Shared helpers of the engine benchmarks: a minimal FuzzTarget for plain @given
+functions and state machines, and a fresh in-memory Store."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hypothesis.database import InMemoryExampleDatabase
+from hypothesis.internal.reflection import function_digest
+from hypothesis.stateful import get_state_machine_test
+
+from hypofuzz_nb.store import Store
+
+
+class BenchTarget:
+    """What hypofuzz_nb.collect.FuzzTarget provides, for a @given function."""
+
+    def __init__(self, test: Any, nodeid: str) -> None:
+        self.test = test
+        self.nodeid = nodeid
+        self.item = None
+        self.settings = test._hypothesis_internal_use_settings
+        inner = test.hypothesis.inner_test
+        self.database_key = function_digest(inner)
+        extra = getattr(inner, "_hypothesis_internal_add_digest", None)
+        if extra is not None:
+            self.database_key = function_digest(inner)
+
+    @contextlib.contextmanager
+    def fixtures(self) -> Iterator[dict[str, Any]]:
+        yield {}
+
+
+def machine_target(machine: type, nodeid: str) -> BenchTarget:
+    return BenchTarget(get_state_machine_test(machine, settings=machine.TestCase.settings), nodeid)
+
+
+def fresh_store() -> Store:
+    return Store(InMemoryExampleDatabase())

@@ -1,0 +1,85 @@
+"""Mutation: results respect the parents' constraints, stay bounded, and can evolve
+an input towards a deep branch."""
+
+from __future__ import annotations
+
+import math
+from random import Random
+
+from hypofuzz_nb.mutate import Constants, FuzzProvider, Mutator, Seed, complexity, mutate_value
+
+INT_0_255 = {"min_value": 0, "max_value": 255, "weights": None, "shrink_towards": 0}
+BYTES = {"min_size": 2, "max_size": 6}
+FLOAT = {
+    "min_value": -10.0,
+    "max_value": 10.0,
+    "allow_nan": False,
+    "smallest_nonzero_magnitude": 5e-324,
+}
+
+
+def test_complexity_orders_by_length_then_values() -> None:
+    assert complexity((1, 2)) < complexity((0, 0, 0))
+    assert complexity((0, 1)) < complexity((0, 5))
+    assert complexity((b"",)) < complexity((b"ab",))
+    assert complexity((True,)) > complexity((False,))
+    assert math.isinf(complexity((math.nan,))[1])
+
+
+def test_mutated_values_respect_constraints() -> None:
+    rnd = Random(0)
+    for _ in range(2000):
+        v = mutate_value(("integer", INT_0_255, rnd.randint(0, 255), False), rnd)
+        assert 0 <= v <= 255
+        b = mutate_value(("bytes", BYTES, b"abc", False), rnd)
+        assert 2 <= len(b) <= 6
+        f = mutate_value(("float", FLOAT, 1.5, False), rnd)
+        assert -10.0 <= f <= 10.0 and not math.isnan(f)
+    assert mutate_value(("boolean", {"p": 0.5}, True, False), rnd) is False
+
+
+def test_mutations_are_bounded_and_keep_forced_positions_in_place() -> None:
+    rnd = Random(1)
+    mutator = Mutator(rnd, max_choices=20)
+    nodes = []
+    for i in range(4):
+        nodes.append(("boolean", {"p": 0.5}, True, True))  # forced "more?" booleans
+        nodes.append(("integer", INT_0_255, i, False))
+    nodes.append(("boolean", {"p": 0.5}, False, False))
+    choices = tuple(n[2] for n in nodes)
+    parent = Seed(choices, tuple(nodes), ((0, 0, 2), (0, 2, 4), (0, 4, 6), (0, 6, 8)))
+    other = Seed((True, 200, True, 201, False))
+    results = [mutator.mutate(parent, other) for _ in range(3000)]
+    assert all(isinstance(r, tuple) and len(r) <= 20 for r in results)
+    one_change = [r for r in results if len(r) == len(choices)]
+    # single-value changes never touch the forced booleans
+    assert any(r != choices for r in one_change)
+    lengths = {len(r) for r in results}
+    assert min(lengths) < len(choices) < max(lengths)  # deletes and duplicates happen
+    assert any(200 in r for r in results)  # splicing from the other entry
+
+
+def test_constants_from_the_code_under_test_feed_mutation() -> None:
+    def code_under_test(x, s):
+        return x == 4242 and s == "needle"
+
+    constants = Constants()
+    constants.add_code(code_under_test.__code__)
+    assert 4242 in constants.ints and "needle" in constants.strings
+    rnd = Random(2)
+    node = (
+        "integer",
+        {"min_value": None, "max_value": None, "weights": None, "shrink_towards": 0},
+        0,
+        False,
+    )
+    assert any(mutate_value(node, rnd, (), constants) == 4242 for _ in range(500))
+
+
+def test_fuzz_provider_draws_boundaries() -> None:
+    from hypothesis.internal.conjecture.data import ConjectureData
+
+    data = ConjectureData(random=Random(3), provider=FuzzProvider)
+    drawn = {data.draw_integer(10, 20) for _ in range(400)}
+    assert drawn <= set(range(10, 21))
+    assert {10, 20} <= drawn
