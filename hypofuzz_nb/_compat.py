@@ -499,9 +499,7 @@ def engine_make_state(wrapped_test: Any, kwargs: dict[str, Any], settings: Any) 
     _args, _kwargs, stuff = process_arguments_to_given(
         wrapped_test, args, dict(kwargs), handle._given_kwargs, params
     )
-    return StateForActualGivenExecution(
-        stuff, handle.inner_test, settings, Random(0), wrapped_test
-    )
+    return StateForActualGivenExecution(stuff, handle.inner_test, settings, Random(0), wrapped_test)
 
 
 def engine_to_jsonable(obj: object) -> object:
@@ -647,7 +645,9 @@ def engine_observed_arguments(data: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def engine_overridden_given(wrapped_test: Any, settings: Any, database_key: bytes) -> Iterator[None]:
+def engine_overridden_given(
+    wrapped_test: Any, settings: Any, database_key: bytes
+) -> Iterator[None]:
     """Run ``wrapped_test`` with ``settings`` and under ``database_key`` (restored after).
 
     Used to hand a failure to Hypothesis' own reuse+shrink phases under the test's key.

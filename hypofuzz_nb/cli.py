@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     fuzz = sub.add_parser(
         "fuzz",
         help="fuzz the Hypothesis tests pytest collects, or summarise the database",
+        usage=(
+            "hypofuzz-nb fuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]\n"
+            "                        [--timeout SECONDS] [--no-dashboard | --dashboard-only]\n"
+            "                        [-- PYTEST_ARGS ...]"
+        ),
         description=(
             "Fuzz the Hypothesis tests that pytest collects from PATHS (default: the "
             "current directory), saving what is found in the database of the settings "

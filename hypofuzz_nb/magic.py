@@ -246,7 +246,6 @@ class HypofuzzMagics(Magics):
             raise UsageError(str(err)) from None
         if not found:
             print("no failures in the database")
-            return None
         return found
 
     # -- cell magic ----------------------------------------------------------------

@@ -183,12 +183,16 @@ class Constants:
         self._seen: set = set()
 
     def add_code(self, code: Any) -> None:
-        """Mine ``code`` (a code object of the code under test) once."""
+        """Mine ``code`` (a code object of the code under test) once: its literal
+        constants, and the module-level constants of its module that it names
+        (``MAGIC = 0xCAFE`` ... ``if x == MAGIC``)."""
         if code in self._seen or len(self._seen) > 10_000:
             return
         self._seen.add(code)
         ints, bs, strs = set(self.ints), set(self.bytes), set(self.strings)
-        for c in code.co_consts:
+        module_globals = _module_globals(code.co_filename)
+        named = [module_globals.get(name) for name in code.co_names]
+        for c in (*code.co_consts, *named):
             if isinstance(c, bool) or c is None:
                 continue
             if isinstance(c, int) and abs(c) < 1 << 64:
@@ -207,6 +211,22 @@ class Constants:
 
 
 _NO_CONSTANTS = Constants()
+_GLOBALS_BY_FILE: dict[str, dict] = {}
+
+
+def _module_globals(filename: str) -> dict:
+    """The globals of the loaded module defined in ``filename`` ({} if none)."""
+    import sys
+
+    found = _GLOBALS_BY_FILE.get(filename)
+    if found is None:
+        found = {}
+        for module in list(sys.modules.values()):
+            if getattr(module, "__file__", None) == filename:
+                found = module.__dict__
+                break
+        _GLOBALS_BY_FILE[filename] = found
+    return found
 
 
 def mutate_value(

@@ -245,7 +245,7 @@ class Scheduler:
     """
 
     def __init__(self, n: int, *, window: int = 8, fair_every: int = 3) -> None:
-        self._history: list[deque[tuple[int, int]]] = [deque(maxlen=window) for _ in range(n)]
+        self._history: list[deque[tuple[int, float]]] = [deque(maxlen=window) for _ in range(n)]
         self._last_pick = [-1] * n
         self._picks = 0
         self._fair_every = fair_every
@@ -271,7 +271,7 @@ class Scheduler:
         self._last_pick[chosen] = self._picks
         return chosen
 
-    def record(self, index: int, inputs: int, new_behaviors: int) -> None:
+    def record(self, index: int, inputs: int, new_behaviors: float) -> None:
         self._history[index].append((max(inputs, 0), max(new_behaviors, 0)))
 
 
@@ -404,7 +404,10 @@ class _FuzzLoop:
                 scheduler.record(
                     index,
                     after.inputs - before.inputs,
-                    after.behaviors - before.behaviors + after.fingerprints - before.fingerprints,
+                    # New branches are what lead deeper. New combinations of known
+                    # ones (fingerprints) come cheaply to any test with a rich input
+                    # space and would draw all the time there: they do not count.
+                    after.behaviors - before.behaviors,
                 )
                 if (
                     after.finished

@@ -89,7 +89,7 @@ def test_help_lists_the_fuzz_command(capsys):
     assert "fuzz" in out
     code, out, _ = run_main(["fuzz", "--help"], capsys)
     assert code == EXIT_OK
-    for option in ("--max-time", "--no-dashboard", "--dashboard-only", "-n N", "--max-examples"):
+    for option in ("--max-time", "--no-dashboard", "--dashboard-only", "-n N", "-- PYTEST_ARGS"):
         assert option in out, option
     assert "exit codes" in out
 

@@ -248,6 +248,8 @@ def test_reports_are_valid_records_with_all_status_counts(tmp_path: Path) -> Non
         assert last.nodeid == target.nodeid
         assert records.key_from_base64(last.database_key) == target.database_key
         assert store.test_keys() == [target.database_key]
+        # the scheduler's signal: this test has been discovering things
+        assert fuzzer.recent_discovery_rate() > 0
 
 
 def test_observations_are_sampled_into_a_bounded_buffer(tmp_path, monkeypatch) -> None:
