@@ -43,3 +43,25 @@ def machine_target(machine: type, nodeid: str) -> BenchTarget:
 
 def fresh_store() -> Store:
     return Store(InMemoryExampleDatabase())
+
+
+@contextlib.contextmanager
+def plain_settings(test: Any, settings: Any) -> Iterator[None]:
+    """Run plain Hypothesis on ``test`` with ``settings`` (a @given function, or a
+    state machine's ``TestCase().runTest``), although its settings were fixed when
+    it was decorated."""
+    from hypofuzz_nb import _compat
+
+    machine_case = getattr(test, "__self__", None)
+    if machine_case is not None and hasattr(type(machine_case), "settings"):
+        cls = type(machine_case)
+        old = cls.settings
+        cls.settings = settings
+        try:
+            yield
+        finally:
+            cls.settings = old
+        return
+    key = function_digest(test.hypothesis.inner_test)
+    with _compat.engine_overridden_given(test, settings, key):
+        yield

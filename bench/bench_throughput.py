@@ -15,7 +15,7 @@ import sys
 import time
 from random import Random
 
-from _common import BenchTarget, fresh_store, machine_target
+from _common import BenchTarget, fresh_store, machine_target, plain_settings
 from hypothesis import HealthCheck, Phase, settings
 from targets import throughput_tests as T
 
@@ -27,18 +27,17 @@ def plain_rate(test, seconds: float) -> float:
     n = 200
     while True:
         T.CALLS["n"] = 0
-        settings.register_profile(
-            "bench-plain",
+        plain = settings(
             max_examples=n,
             database=None,
             deadline=None,
             phases=[Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        settings.load_profile("bench-plain")
         gc.collect()
         t0 = time.perf_counter()
-        test()
+        with plain_settings(test, plain):
+            test()
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds or n >= 1_000_000:
             return T.CALLS["n"] / elapsed

@@ -16,7 +16,7 @@ import sys
 import time
 from random import Random
 
-from _common import BenchTarget, fresh_store
+from _common import BenchTarget, fresh_store, plain_settings
 from hypothesis import HealthCheck, Phase, settings
 from targets import deep_bugs as D
 
@@ -44,17 +44,16 @@ def engine_time(test, seed: int, cap: float) -> tuple[float | None, int]:
 
 
 def plain_finds(test, n: int) -> bool:
-    settings.register_profile(
-        "bench-plain",
+    plain = settings(
         max_examples=n,
         database=None,
         deadline=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    settings.load_profile("bench-plain")
     try:
-        test()
+        with plain_settings(test, plain):
+            test()
     except AssertionError:
         return True
     return False

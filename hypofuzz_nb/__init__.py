@@ -7,10 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Imported eagerly, because the submodule and the function share the name
+# `failures`: importing the submodule later would otherwise shadow the function.
 from hypofuzz_nb.failures import Failure, failures
-from hypofuzz_nb.frames import FuzzData, load
-from hypofuzz_nb.plots import plot_progress
-from hypofuzz_nb.worker import FuzzSession, fuzz
 
 __all__ = [
     "Dashboard",
@@ -27,15 +26,35 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
+# Each public name, and the module that defines it. They are imported on first
+# use: a worker process must not import pandas, matplotlib or ipywidgets (with
+# numpy loaded, Hypothesis saves and restores numpy's random state around every
+# input, which costs a third of the fuzzer's throughput), and the command line
+# starts faster without them.
+_LAZY = {
+    "Dashboard": "widgets",
+    "show_dashboard": "widgets",
+    "FuzzData": "frames",
+    "load": "frames",
+    "plot_progress": "plots",
+    "FuzzSession": "worker",
+    "fuzz": "worker",
+}
+
 
 def __getattr__(name: str) -> object:
-    # The widgets import ipywidgets and IPython: only when asked for, so that
-    # workers and the command line never import them.
-    if name in ("Dashboard", "show_dashboard"):
-        from hypofuzz_nb import widgets
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'hypofuzz_nb' has no attribute {name!r}")
+    import importlib
 
-        return getattr(widgets, name)
-    raise AttributeError(f"module 'hypofuzz_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hypofuzz_nb.{module_name}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -212,6 +212,10 @@ class FuzzTarget:
                 kwargs[self._self_name or "self"] = instance
             if self.kind == "unittest":
                 instance.setUp()
+            if self.kind == "state_machine":
+                # pytest's unittest items make their TestCase lazily when a run uses
+                # it, and delete it at teardown; make it as such a run would.
+                _ = item.instance
         except (Exception, *_compat.collection_outcome_exceptions()) as err:
             text = _user_traceback(err)
             with contextlib.suppress(Exception, *_compat.collection_outcome_exceptions()):

@@ -812,3 +812,56 @@ def test_collect_tests_can_add_a_namespace(tmp_path):
         assert [(n.nodeid, n.reason) for n in collection.not_fuzzable] == [
             ("nb::notebook_test", DATABASE_DIFFERS)
         ]
+
+
+def test_state_machine_fixtures_can_be_entered_batch_after_batch(tmp_path):
+    # pytest makes a unittest item's TestCase lazily and deletes it at teardown: a
+    # second block used to fail its teardown, making the machine look fatal.
+    project = write(
+        tmp_path / "proj",
+        {
+            "collect_sm_pkg/__init__.py": conftest_with_profile(tmp_path / "db"),
+            "collect_sm_pkg/test_machine.py": """
+                from hypothesis import strategies as st
+                from hypothesis.stateful import RuleBasedStateMachine, rule
+
+                class Counter(RuleBasedStateMachine):
+                    total = 0
+
+                    @rule(n=st.integers(0, 3))
+                    def add(self, n):
+                        self.total += n
+
+                TestCounter = Counter.TestCase
+            """,
+        },
+    )
+    with collect_tests(["collect_sm_pkg"], rootdir=project) as collection:
+        [target] = collection.targets
+        assert target.kind == "state_machine"
+        for _ in range(3):
+            with target.fixtures() as kwargs:
+                assert kwargs == {}
+                target.test(**kwargs)
+
+
+def test_a_project_that_turns_warnings_into_errors_still_collects(tmp_path):
+    # In a kernel, Hypothesis is imported before pytest starts, so pytest warns that
+    # it cannot rewrite asserts in it; `filterwarnings = error` (as python-dateutil
+    # has) must not turn that into a collection failure that plain pytest never has.
+    project = write(
+        tmp_path / "proj",
+        {
+            "pytest.ini": "[pytest]\nfilterwarnings =\n    error\n",
+            "collect_warn_pkg/__init__.py": conftest_with_profile(tmp_path / "db"),
+            "collect_warn_pkg/test_w.py": """
+                from hypothesis import given, strategies as st
+
+                @given(st.integers())
+                def test_int(n):
+                    assert isinstance(n, int)
+            """,
+        },
+    )
+    with collect_tests(["collect_warn_pkg"], rootdir=project) as collection:
+        assert [t.nodeid for t in collection.targets] == ["collect_warn_pkg/test_w.py::test_int"]
