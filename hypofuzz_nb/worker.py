@@ -135,6 +135,10 @@ class SessionStatus:
     workers: int
     restarts: int = 0
     error: str | None = None
+    #: Database writes kept in memory because the database refused them (all workers).
+    pending_writes: int = 0
+    #: ``time.time()`` since when the database has been unreachable, or ``None``.
+    unreachable_since: float | None = None
 
     @property
     def inputs(self) -> int:
@@ -278,6 +282,31 @@ class Scheduler:
 # The fuzz loop (shared by the thread and the worker processes) ------------------------
 
 
+def _resilient(database: Any) -> Any:
+    """``database`` wrapped so that an outage never stops fuzzing (see ResilientDatabase).
+
+    A database that is a ``ResilientDatabase`` already is the caller's, with the
+    caller's options, and is used as it is.
+    """
+    from hypofuzz_nb.resilient import ResilientDatabase
+
+    if isinstance(database, ResilientDatabase):
+        return database
+    return ResilientDatabase(database, on_read_error="memory")
+
+
+def _database_state(database: Any) -> tuple[int, float | None]:
+    """``(pending_writes, unreachable_since)`` of a ResilientDatabase; (0, None) otherwise."""
+    try:
+        return int(database.pending_writes), database.unreachable_since
+    except Exception:  # a status display must never fail because of the database
+        return 0, None
+
+
+#: Seconds a stopping worker waits for the database to take its buffered writes.
+EXIT_FLUSH_TIMEOUT_S = 5.0
+
+
 def _import_engine() -> tuple[Any, Any]:
     from hypofuzz_nb.engine import TestFuzzer
     from hypofuzz_nb.store import Store
@@ -307,7 +336,10 @@ class _FuzzLoop:
         excluded = set(exclude)
         self.on_exit = on_exit
         self.targets = [t for t in targets if t.nodeid not in excluded]
-        self.database = database
+        # Workers keep fuzzing through a database outage: writes are buffered and
+        # retried, reads fall back to what this worker has in memory.
+        self.database = _resilient(database)
+        self._owns_database = self.database is not database
         self.max_time = max_time
         self.max_examples = max_examples
         self.timeout = timeout
@@ -344,6 +376,10 @@ class _FuzzLoop:
         with self._lock:
             return tuple(self._statuses[i] for i in sorted(self._statuses))
 
+    def database_state(self) -> tuple[int, float | None]:
+        """``(pending_writes, unreachable_since)`` of the database this loop writes to."""
+        return _database_state(self.database)
+
     def _publish(self, index: int, fuzzer: Any) -> TestStatus:
         target = self.targets[index]
         status = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
@@ -359,9 +395,24 @@ class _FuzzLoop:
             self._run()
         finally:
             self._running = False
+            self._flush_database()
             if self.on_exit is not None:
                 # Session-scoped fixture teardowns of the collection run here.
                 self.on_exit()
+
+    def _flush_database(self) -> None:
+        """Give the database a bounded chance to take what is buffered.
+
+        A wrapper made here is closed (its retry thread stops); one the caller
+        passed in is only flushed, so the caller can go on using it.
+        """
+        try:
+            if self._owns_database:
+                self.database.close(timeout=EXIT_FLUSH_TIMEOUT_S)
+            else:
+                self.database.flush(timeout=EXIT_FLUSH_TIMEOUT_S)
+        except Exception:  # stopping must never fail because of the database
+            pass
 
     def _run(self) -> None:
         test_fuzzer_cls, store_cls = _import_engine()
@@ -519,6 +570,9 @@ class FuzzSession:
     def _restarts(self) -> int:
         return 0
 
+    def _database_state(self) -> tuple[int, float | None]:
+        return 0, None
+
     def _request_stop(self) -> None:
         raise NotImplementedError
 
@@ -547,6 +601,7 @@ class FuzzSession:
     def status(self) -> SessionStatus:
         """A snapshot of every test's progress."""
         end = self._ended_at if self._ended_at is not None else time.monotonic()
+        pending, unreachable_since = self._database_state()
         return SessionStatus(
             tests=merge_statuses(self._snapshot()),
             running=self.running,
@@ -554,6 +609,8 @@ class FuzzSession:
             workers=self.workers,
             restarts=self._restarts(),
             error=self._error_text,
+            pending_writes=pending,
+            unreachable_since=unreachable_since,
         )
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -635,6 +692,9 @@ class _ThreadSession(FuzzSession):
 
     def _snapshot(self) -> tuple[TestStatus, ...]:
         return self._loop.snapshot()
+
+    def _database_state(self) -> tuple[int, float | None]:
+        return self._loop.database_state()
 
     def _request_stop(self) -> None:
         self._loop.request_stop()

@@ -10,8 +10,6 @@ import sys
 import tomllib
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parent.parent
 BINDER = REPO / "binder"
 
@@ -56,7 +54,8 @@ def test_post_build_turns_on_widget_state_saving(tmp_path):
 
 def test_post_build_writes_into_jupyterlabs_app_dir(tmp_path):
     """Without JUPYTERLAB_DIR the file lands where JupyterLab reads its settings."""
-    commands = pytest.importorskip("jupyterlab.commands")
+    from jupyterlab import commands
+
     prefix = tmp_path / "env"
     (prefix / "bin").mkdir(parents=True)
     # A python whose sys.prefix is `prefix`, as in Binder's environment.

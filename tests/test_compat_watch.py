@@ -46,7 +46,6 @@ def test_directory_listeners_need_watchdog(tmp_path):
 
 
 def test_redis_is_recognised_and_not_a_self_delivering_listener():
-    pytest.importorskip("redis")
     import redis
     from hypothesis.extra.redis import RedisExampleDatabase
 
