@@ -12,9 +12,9 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from hypothesis.database import InMemoryExampleDatabase
-from hypothesis.internal.reflection import function_digest
 from hypothesis.stateful import get_state_machine_test
 
+from hypofuzz_nb import _compat
 from hypofuzz_nb.store import Store
 
 
@@ -25,12 +25,8 @@ class BenchTarget:
         self.test = test
         self.nodeid = nodeid
         self.item = None
-        self.settings = test._hypothesis_internal_use_settings
-        inner = test.hypothesis.inner_test
-        self.database_key = function_digest(inner)
-        extra = getattr(inner, "_hypothesis_internal_add_digest", None)
-        if extra is not None:
-            self.database_key = function_digest(inner)
+        self.settings = _compat.engine_given_settings(test)
+        self.database_key = _compat.collection_function_digest(test.hypothesis.inner_test)
 
     @contextlib.contextmanager
     def fixtures(self) -> Iterator[dict[str, Any]]:
@@ -50,8 +46,6 @@ def plain_settings(test: Any, settings: Any) -> Iterator[None]:
     """Run plain Hypothesis on ``test`` with ``settings`` (a @given function, or a
     state machine's ``TestCase().runTest``), although its settings were fixed when
     it was decorated."""
-    from hypofuzz_nb import _compat
-
     machine_case = getattr(test, "__self__", None)
     if machine_case is not None and hasattr(type(machine_case), "settings"):
         cls = type(machine_case)
@@ -62,6 +56,6 @@ def plain_settings(test: Any, settings: Any) -> Iterator[None]:
         finally:
             cls.settings = old
         return
-    key = function_digest(test.hypothesis.inner_test)
+    key = _compat.collection_function_digest(test.hypothesis.inner_test)
     with _compat.engine_overridden_given(test, settings, key):
         yield

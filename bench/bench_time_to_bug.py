@@ -65,10 +65,13 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--plain", type=int, default=0)
+    parser.add_argument("--only", default="", help="run only bugs whose name contains this")
     args = parser.parse_args()
     cap, seeds, plain = (20.0, 2, 0) if args.quick else (args.cap, args.seeds, args.plain)
     print(f"Python {sys.version.split()[0]}, {seeds} seeds, cap {cap:.0f} s")
     for name, test in BUGS:
+        if args.only not in name:
+            continue
         times = []
         for seed in range(seeds):
             found, _inputs = engine_time(test, seed, cap)

@@ -313,6 +313,30 @@ def store_directory_fetch(database: object, key: bytes) -> list[bytes] | None:
     return values
 
 
+def store_redis_fetch_many(database: object, keys: list[bytes]) -> list[list[bytes]] | None:
+    """``[list(database.fetch(k)) for k in keys]`` in one round trip, for an exact
+    ``RedisExampleDatabase``; ``None`` for any other database.
+
+    Does what Hypothesis' ``fetch`` does for each key (``SMEMBERS`` of ``_prefix + key``
+    and a reset of its expiry to ``_expire_after``), but in one non-transactional
+    pipeline for all ``keys`` instead of one round trip per key. Errors of the
+    connection propagate (the caller falls back to ``fetch``).
+    """
+    try:
+        from hypothesis.extra.redis import RedisExampleDatabase
+    except ImportError:  # the redis extra is optional
+        return None
+    if type(database) is not RedisExampleDatabase:
+        return None
+    prefix: bytes = database._prefix
+    pipe = database.redis.pipeline(transaction=False)
+    for key in keys:
+        pipe.smembers(prefix + key)
+        pipe.expire(prefix + key, database._expire_after)
+    results = pipe.execute()
+    return [list(results[2 * i]) for i in range(len(keys))]
+
+
 # --- resilient (used by hypofuzz_nb.resilient) -------------------------------------
 # DirectoryBasedExampleDatabase stores value v of key k in the file
 # ``path / _hash(k) / _hash(v)`` and lists its keys under ``_metakeys_name``.
@@ -500,6 +524,14 @@ def engine_make_state(wrapped_test: Any, kwargs: dict[str, Any], settings: Any) 
         wrapped_test, args, dict(kwargs), handle._given_kwargs, params
     )
     return StateForActualGivenExecution(stuff, handle.inner_test, settings, Random(0), wrapped_test)
+
+
+def engine_given_settings(wrapped_test: Any) -> Any:
+    """The settings a @given test was decorated with (Settings.default if none)."""
+    from hypothesis import settings as Settings
+
+    function = getattr(wrapped_test, "__func__", wrapped_test)
+    return getattr(function, "_hypothesis_internal_use_settings", None) or Settings.default
 
 
 def engine_to_jsonable(obj: object) -> object:

@@ -260,6 +260,7 @@ class _Progress:
             f"{status.inputs:,} inputs, {status.inputs_per_s:,.0f} inputs/s, "
             f"{behaviors:,} behaviors, {status.failures} failing"
             + (f", {status.restarts} worker restart(s)" if status.restarts else "")
+            + _database_note(status, prefix=", ")
         )
 
     def _table(self, status: Any) -> list[str]:
@@ -291,6 +292,40 @@ class _Progress:
         self._lines_drawn = max(len(lines), self._lines_drawn)
 
 
+def _database_note(status: Any, *, prefix: str = "") -> str:
+    """ "database unreachable since HH:MM:SS, N writes buffered", or "" when all is written."""
+    since = getattr(status, "unreachable_since", None)
+    pending = int(getattr(status, "pending_writes", 0) or 0)
+    if since is not None:
+        clock = time.strftime("%H:%M:%S", time.localtime(since))
+        return f"{prefix}database unreachable since {clock}, {pending:,} writes buffered"
+    if pending:
+        return f"{prefix}{pending:,} writes buffered"
+    return ""
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived (``kill``, systemd, Kubernetes): stop as cleanly as Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Any:
+    """Turn SIGTERM into :class:`_Terminated` in the main thread while workers run."""
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (main() called from a thread): leave it
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) -> int:
     from hypofuzz_nb.worker import fuzz
 
@@ -311,19 +346,23 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         )
     progress = _Progress(out)
     interrupted = False
-    try:
-        while not session.wait(REDRAW_EVERY_S if progress.tty else 0.5):
-            progress.update(session.status())
-    except KeyboardInterrupt:
-        interrupted = True
-        # A second Ctrl-C must not cut the flush of the first one short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        session.stop()
-    # Let workers flush their last reports (failures are saved already).
-    session.wait(30)
-    status = session.status()
-    progress.update(status, final=True)
-    _summary(session, status, interrupted, out)
+    with _sigterm_stops():
+        try:
+            while not session.wait(REDRAW_EVERY_S if progress.tty else 0.5):
+                progress.update(session.status())
+        except (KeyboardInterrupt, _Terminated):
+            interrupted = True
+            # A second Ctrl-C must not cut the flush of the first one short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            session.stop()
+        # Nor a second SIGTERM (the previous handler is back once this block ends).
+        with contextlib.suppress(ValueError):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # Let workers flush their last reports (failures are saved already).
+        session.wait(30)
+        status = session.status()
+        progress.update(status, final=True)
+        _summary(session, status, interrupted, out)
     if session.error is not None:
         _error(status.error or session.error)
         return EXIT_USER_ERROR
@@ -337,6 +376,13 @@ def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
         f"{status.inputs:,} inputs, {status.failures} failing ==",
         file=out,
     )
+    note = _database_note(status)
+    if note:
+        print(
+            f"Warning: {note}: they were not all written before stopping. Check that the "
+            "database is reachable; a worker run later writes its own results, not these.",
+            file=out,
+        )
     failing = {t.nodeid for t in status.tests if t.n_failures or t.fatal}
     if not failing:
         print("No failures found.", file=out)

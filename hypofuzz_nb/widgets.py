@@ -1,9 +1,10 @@
 """The live dashboard: tests table, progress plot and failure explorer, as ipywidgets.
 
 A :class:`Dashboard` shows what one database holds. One refresher thread per
-dashboard reloads the data when the database reports a change (``add_listener``,
-where the database supports it) or when the poll interval passes, never more
-often than twice a second, and only redraws what changed. Workers never touch
+dashboard reloads the data when a :class:`~hypofuzz_nb.watch.DatabaseWatcher`
+reports a change (Redis pub/sub, ``add_listener`` where the database delivers
+changes, or the watcher's own polling) or when the poll interval passes, never
+more often than twice a second, and only redraws what changed. Workers never touch
 these widgets: the database is the only channel between them, so a dashboard
 works the same for a worker in this kernel and for workers on other machines.
 
@@ -24,7 +25,6 @@ import sys
 import threading
 import time
 import traceback as traceback_module
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -35,11 +35,15 @@ from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plots import figure_to_png, plot_progress
+from hypofuzz_nb.watch import DatabaseWatcher
 
 __all__ = ["Dashboard", "show_dashboard"]
 
 #: The refresher never updates the widgets more often than this (seconds).
 MIN_REFRESH_INTERVAL = 0.5
+#: Seconds between checks of whether the database became unreachable (or came back),
+#: so that the header says so without waiting for the next poll.
+UNREACHABLE_CHECK_S = 0.5
 
 #: Columns of the tests table: (frame column, header).
 TABLE_COLUMNS = (
@@ -249,9 +253,11 @@ class Dashboard:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._changed = threading.Event()
-        self._listener: Callable[[Any], None] | None = None
+        self._watcher: DatabaseWatcher | None = None
         self._thread: threading.Thread | None = None
         self.listening = False
+        # The unreachable state the header shows, to redraw it when that changes.
+        self._shown_unreachable: tuple[datetime.datetime | None, str | None] = (None, None)
 
         self._build_widgets()
         self.refresh()
@@ -338,11 +344,13 @@ class Dashboard:
         if self.session is not None:
             running = bool(getattr(self.session, "running", False))
             parts.append("workers running" if running else "workers stopped")
-        if self.unreachable_since is not None:
-            since = self.unreachable_since.strftime("%H:%M:%S UTC")
+        unreachable_since, error = self._unreachable()
+        self._shown_unreachable = (unreachable_since, error)
+        if unreachable_since is not None:
+            since = unreachable_since.strftime("%H:%M:%S UTC")
             parts.append(
                 f'<span style="color:#c62828">database unreachable since {since}: '
-                f"{html.escape(self.last_error or '')}</span>"
+                f"{html.escape(error or '')}</span>"
             )
         elif self.listening:
             parts.append("live (change events)")
@@ -443,36 +451,54 @@ class Dashboard:
             self.refresh_count += 1
         return True
 
+    def _unreachable(self) -> tuple[datetime.datetime | None, str | None]:
+        """Since when the database is unreachable (for loads or for the watcher), and why."""
+        watcher = self._watcher
+        watched = None if watcher is None else watcher.unreachable_since
+        candidates = []
+        if self.unreachable_since is not None:
+            candidates.append((self.unreachable_since, self.last_error))
+        if watched is not None:
+            when = datetime.datetime.fromtimestamp(watched, datetime.UTC)
+            candidates.append((when, watcher.last_error if watcher else None))
+        if not candidates:
+            return None, None
+        return min(candidates, key=lambda c: c[0])
+
     def _start_refresher(self) -> None:
         if self.database is not None:
-            self._listener = self._on_database_change
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    self.database.add_listener(self._listener)
-                    # Databases without change events warn instead of raising.
-                    self.listening = not caught
-                except Exception:
-                    self.listening = False
-            if not self.listening:
-                with contextlib.suppress(Exception):
-                    self.database.remove_listener(self._listener)
-                self._listener = None
+            try:
+                # The watcher's callback runs on its own thread: it only flags the
+                # change, the refresher does the work.
+                self._watcher = DatabaseWatcher(
+                    self.database,
+                    lambda _keys: self._changed.set(),
+                    poll_interval=self.poll_interval,
+                    min_interval=MIN_REFRESH_INTERVAL,
+                ).start()
+                self.listening = self._watcher.mode != "poll"
+            except Exception as exc:  # the refresher's own polling still works
+                self._watcher = None
+                self.listening = False
+                self.last_error = f"cannot watch for changes: {type(exc).__name__}: {exc}"
         self._thread = threading.Thread(
             target=self._refresh_loop, name="hypofuzz-nb-dashboard", daemon=True
         )
         self._thread.start()
         self.header.value = self._header_html()
 
-    def _on_database_change(self, event: Any) -> None:
-        # Called on the database's own thread: only flag the change, never touch widgets.
-        self._changed.set()
-
     def _refresh_loop(self) -> None:
         last_load = time.monotonic()
         while not self._stop.is_set():
-            # Wake on a change event, or when the poll interval is up ...
-            self._changed.wait(max(0.0, last_load + self.poll_interval - time.monotonic()))
+            # Wake on a change event, or when the poll interval is up, and at least
+            # every UNREACHABLE_CHECK_S to show the watcher's view of an outage ...
+            wait = last_load + self.poll_interval - time.monotonic()
+            changed = self._changed.wait(max(0.0, min(wait, UNREACHABLE_CHECK_S)))
+            if not changed and time.monotonic() < last_load + self.poll_interval:
+                if self._unreachable() != self._shown_unreachable and not self._stop.is_set():
+                    with self._lock:
+                        self.header.value = self._header_html()
+                continue
             # ... but never refresh more often than MIN_REFRESH_INTERVAL.
             pause = last_load + MIN_REFRESH_INTERVAL - time.monotonic()
             if self._stop.is_set() or (pause > 0 and self._stop.wait(pause)):
@@ -493,10 +519,10 @@ class Dashboard:
         """Stop live updates and close the widgets. Safe to call more than once."""
         self._stop.set()
         self._changed.set()  # wake the refresher so that it sees the stop at once
-        if self._listener is not None and self.database is not None:
+        if self._watcher is not None:
             with contextlib.suppress(Exception):
-                self.database.remove_listener(self._listener)
-            self._listener = None
+                self._watcher.stop(timeout=timeout)
+            self._watcher = None
         self.listening = False
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)

@@ -761,6 +761,39 @@ def _share(targets: Sequence[Any], index: int, n_workers: int) -> list[Any]:
     return [ordered[index % len(ordered)]]
 
 
+class _SlotWriter:
+    """Writes the input about to run into a worker process's shared slot.
+
+    Called as ``writer(target_index, choices)`` before each input and
+    ``writer(-1, None)`` after it. The supervisor reads the slot when the process
+    dies, to save the input that killed it.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self._view = memoryview(slot).cast("B")
+        self._sequence = 0
+
+    def __call__(self, target_index: int, choices: tuple[Any, ...] | None) -> None:
+        self._sequence += 1
+        view = self._view
+        if choices is None:
+            _SLOT_HEADER.pack_into(view, 0, time.monotonic(), self._sequence, -1, 0)
+            return
+        payload = records.encode_choices(choices)
+        if len(payload) > SLOT_SIZE - _SLOT_HEADER.size:
+            payload = b""  # too long to keep: the supervisor still learns the test
+        # Length 0 first, so a half-written payload is never read as complete.
+        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), self._sequence, target_index, 0)
+        view[_SLOT_HEADER.size : _SLOT_HEADER.size + len(payload)] = payload
+        _SLOT_HEADER.pack_into(
+            view, 0, time.monotonic(), self._sequence, target_index, len(payload)
+        )
+
+    def clear(self) -> None:
+        self._sequence += 1
+        _SLOT_HEADER.pack_into(self._view, 0, time.monotonic(), self._sequence, -1, 0)
+
+
 def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: Any) -> None:
     """Entry point of a worker process (spawned: must stay importable at top level)."""
     # Ctrl-C in a terminal reaches the whole process group; the supervisor decides.
@@ -776,22 +809,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         status_queue.put(("error", config.index, _describe_error(e)))
         return
     status_queue.put(("targets", config.index, [(t.nodeid, t.database_key) for t in targets]))
-    view = memoryview(slot).cast("B")
-    sequence = 0
-
-    def on_input(target_index: int, choices: tuple[Any, ...] | None) -> None:
-        nonlocal sequence
-        sequence += 1
-        if choices is None:
-            _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, -1, 0)
-            return
-        payload = records.encode_choices(choices)
-        if len(payload) > SLOT_SIZE - _SLOT_HEADER.size:
-            payload = b""  # too long to keep: the supervisor still learns the test
-        # Length 0 first, so a half-written payload is never read as complete.
-        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, 0)
-        view[_SLOT_HEADER.size : _SLOT_HEADER.size + len(payload)] = payload
-        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence, target_index, len(payload))
+    on_input = _SlotWriter(slot)
 
     loop = _FuzzLoop(
         targets,
@@ -810,6 +828,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
             if stop_event.is_set():
                 loop.request_stop()
             status_queue.put(("status", config.index, loop.snapshot()))
+            status_queue.put(("database", config.index, loop.database_state()))
 
     reporter = threading.Thread(target=report, daemon=True)
     reporter.start()
@@ -822,8 +841,9 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         finished.set()
         reporter.join(1)
         # Nothing is running any more: clear the slot so that exiting is not a crash.
-        _SLOT_HEADER.pack_into(view, 0, time.monotonic(), sequence + 1, -1, 0)
+        on_input.clear()
         status_queue.put(("status", config.index, loop.snapshot()))
+        status_queue.put(("database", config.index, loop.database_state()))
     status_queue.put(("done", config.index, None))
 
 
@@ -845,6 +865,8 @@ class _Child:
     done: bool = False
     statuses: tuple[TestStatus, ...] = ()
     previous_statuses: list[TestStatus] = dataclasses.field(default_factory=list)
+    # (pending_writes, unreachable_since) of the process's database, as last reported.
+    database_state: tuple[int, float | None] = (0, None)
 
 
 class _ProcessSession(FuzzSession):
@@ -872,6 +894,8 @@ class _ProcessSession(FuzzSession):
         self._queue = self._ctx.Queue()
         self._stop_event = self._ctx.Event()
         self._database = database
+        # Inputs that killed a worker are saved from here: buffered if the database is down.
+        self._crash_database = _resilient(database)
         self._config = dict(
             paths=paths,
             pytest_args=pytest_args,
@@ -923,6 +947,14 @@ class _ProcessSession(FuzzSession):
     def _restarts(self) -> int:
         return self._restart_count
 
+    def _database_state(self) -> tuple[int, float | None]:
+        with self._lock:
+            states = [c.database_state for c in self._children]
+        states.append(_database_state(self._crash_database))
+        pending = sum(n for n, _ in states)
+        since = [t for _, t in states if t is not None]
+        return pending, min(since) if since else None
+
     def _request_stop(self) -> None:
         self._stop_event.set()
 
@@ -940,6 +972,8 @@ class _ProcessSession(FuzzSession):
                     child.statuses = payload
                 elif kind == "targets":
                     child.targets = list(payload)
+                elif kind == "database":
+                    child.database_state = payload
                 elif kind == "done":
                     child.done = True
                 elif kind == "error":
@@ -971,7 +1005,7 @@ class _ProcessSession(FuzzSession):
             if self._hangs[nodeid] >= self.MAX_HANGS_PER_TEST:
                 self._crashed.add(nodeid)
             if payload is not None:
-                _save_hang(self._database, nodeid, key, payload, how)
+                _save_hang(self._crash_database, nodeid, key, payload, how)
             with self._lock:
                 child.previous_statuses.extend(
                     dataclasses.replace(s, n_timeouts=s.n_timeouts + (s.nodeid == nodeid))
@@ -981,7 +1015,7 @@ class _ProcessSession(FuzzSession):
             nodeid, key = child.targets[target_index]
             self._crashed.add(nodeid)
             if payload is not None:
-                _save_crash(self._database, nodeid, key, payload, how)
+                _save_crash(self._crash_database, nodeid, key, payload, how)
             with self._lock:
                 # Keep what it did so far, marked failed.
                 child.previous_statuses.extend(
@@ -1072,10 +1106,19 @@ class _ProcessSession(FuzzSession):
                     break
                 time.sleep(0.05)
         except BaseException as e:
+            self._flush_crash_database()
             self._finish(e, _describe_error(e))
             return
         self._drain()
+        self._flush_crash_database()
         self._finish()
+
+    def _flush_crash_database(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._crash_database is not self._database:
+                self._crash_database.close(timeout=EXIT_FLUSH_TIMEOUT_S)
+            else:
+                self._crash_database.flush(timeout=EXIT_FLUSH_TIMEOUT_S)
 
 
 def _save_crash(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, how: str) -> None:

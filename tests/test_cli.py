@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import signal
@@ -19,6 +20,7 @@ from hypofuzz_nb.cli import (
     EXIT_USAGE,
     EXIT_USER_ERROR,
     _Progress,
+    _summary,
     main,
 )
 from hypofuzz_nb.worker import SessionStatus, TestStatus
@@ -207,6 +209,34 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
 
 
+def test_sigterm_stops_worker_processes_cleanly_like_ctrl_c(tmp_path):
+    # Kubernetes and systemd stop a container or unit with SIGTERM to the main process only.
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hypofuzz_nb.cli", "fuzz", "-n", "2", "--no-dashboard"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        db = project / ".hypothesis" / "examples"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not any(db.glob("*")):
+            time.sleep(0.1)
+        assert any(db.glob("*")), "the workers never wrote to the database"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == EXIT_OK, out + err
+    assert "interrupted after" in out
+    assert "No failures found." in out
+    assert "Traceback" not in err, err
+
+
 def test_worker_processes_from_the_command_line(tmp_path):
     project = make_project(tmp_path, {"test_fail.py": FAILING, "test_pass.py": PASSING})
     result = hypofuzz_nb(
@@ -258,6 +288,23 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     lines = out.getvalue().splitlines()
     assert len(lines) == 2 and "\x1b" not in out.getvalue()
     assert "1 failing" in lines[-1]
+
+
+def test_progress_and_summary_say_since_when_the_database_is_unreachable():
+    status = dataclasses.replace(
+        _status(0),
+        pending_writes=1234,
+        unreachable_since=time.mktime((2026, 1, 2, 3, 4, 5, 0, 0, -1)),
+    )
+    out = io.StringIO()
+    _Progress(out).update(status, final=True)
+    assert "database unreachable since 03:04:05, 1,234 writes buffered" in out.getvalue()
+    summary = io.StringIO()
+    _summary(None, status, False, summary)
+    assert "database unreachable since 03:04:05, 1,234 writes buffered" in summary.getvalue()
+    reachable = io.StringIO()
+    _Progress(reachable).update(_status(0), final=True)
+    assert "unreachable" not in reachable.getvalue() and "buffered" not in reachable.getvalue()
 
 
 def test_the_console_script_is_installed():

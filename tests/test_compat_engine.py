@@ -35,6 +35,15 @@ def test_provider_base_is_a_primitive_provider() -> None:
     assert issubclass(_compat.engine_provider_base(), PrimitiveProvider)
 
 
+def test_given_settings() -> None:
+    @Settings(max_examples=7)
+    @given(st.integers())
+    def decorated(x):
+        pass
+
+    assert _compat.engine_given_settings(decorated).max_examples == 7
+
+
 @given(st.lists(st.integers(0, 9), min_size=4))
 def needs_four(xs):
     event("length", len(xs))

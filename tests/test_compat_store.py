@@ -76,3 +76,17 @@ def test_store_directory_fetch_matches_hypothesis_fetch(tmp_path):
 def test_store_directory_fetch_on_missing_directory(tmp_path, n):
     db = DirectoryBasedExampleDatabase(tmp_path / "nowhere" / str(n))
     assert _compat.store_directory_fetch(db, b"key") == []
+
+
+def test_store_redis_fetch_many_matches_hypothesis_fetch_and_resets_expiry(redis_database):
+    redis_database.save(b"k1", b"a")
+    redis_database.save(b"k1", b"b\x00\xff")
+    redis_database.save(b"k2", b"c")
+    client = redis_database.redis
+    client.persist(redis_database._prefix + b"k1")  # no expiry: fetch must set it again
+    keys = [b"k1", b"missing", b"k2"]
+    fetched = _compat.store_redis_fetch_many(redis_database, keys)
+    assert client.ttl(redis_database._prefix + b"k1") > 0
+    assert [sorted(v) for v in fetched] == [sorted(redis_database.fetch(k)) for k in keys]
+    assert _compat.store_redis_fetch_many(InMemoryExampleDatabase(), keys) is None
+    assert _compat.store_redis_fetch_many(ReadOnlyDatabase(redis_database), keys) is None

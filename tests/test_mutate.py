@@ -77,9 +77,20 @@ def test_constants_from_the_code_under_test_feed_mutation() -> None:
 
 
 def test_fuzz_provider_draws_boundaries() -> None:
-    from hypothesis.internal.conjecture.data import ConjectureData
+    from hypothesis import given
+    from hypothesis import settings as Settings
+    from hypothesis import strategies as st
 
-    data = ConjectureData(random=Random(3), provider=FuzzProvider)
-    drawn = {data.draw_integer(10, 20) for _ in range(400)}
-    assert drawn <= set(range(10, 21))
-    assert {10, 20} <= drawn
+    from hypofuzz_nb import _compat
+
+    seen: set[int] = set()
+
+    @given(st.lists(st.integers(10, 20), min_size=200, max_size=200))
+    def draws(xs):
+        seen.update(xs)
+
+    state = _compat.engine_make_state(draws, {}, Settings(database=None, deadline=None))
+    data = _compat.engine_new_data((), Random(3), FuzzProvider, 10_000)
+    assert _compat.engine_execute(state, data)[0] == _compat.EngineStatus.VALID
+    assert seen <= set(range(10, 21))
+    assert {10, 20} <= seen

@@ -501,3 +501,57 @@ def test_report_columns_skip_a_bad_report_among_good_ones(bad):
     columns = store.report_columns([*good, broken, renamed])
     assert columns["inputs"] == [0, 1, 2, 3, 4]
     assert store.skipped["report"] == 2
+
+
+# Wrappers and Redis pipelines --------------------------------------------------------------
+
+
+def test_list_keys_and_path_checks_look_inside_a_resilient_database(tmp_path):
+    from hypofuzz_nb.resilient import ResilientDatabase
+
+    memory = InMemoryExampleDatabase()
+    memory.save(b"k1", b"v")
+    store = Store(ReadOnlyDatabase(ResilientDatabase(memory)))
+    assert store.list_keys() == {b"k1"}
+
+    a_file = tmp_path / "not-a-directory"
+    a_file.write_text("")
+    with pytest.raises(DatabasePathIsFile, match="is a file, not a directory"):
+        Store(ResilientDatabase(DirectoryBasedExampleDatabase(a_file)))
+
+
+def _reads_processed(client) -> int:
+    """How many times redis-server read from a client socket: about one per round trip."""
+    return int(client.info("stats")["total_reads_processed"])
+
+
+@pytest.mark.redis
+def test_fetch_many_over_redis_is_one_round_trip_per_pipeline(redis_database, redis_server):
+    from hypofuzz_nb import store as store_module
+    from hypofuzz_nb.resilient import ResilientDatabase
+
+    keys = [f"key-{i}".encode() for i in range(3 * store_module._PIPELINE_KEYS)]
+    for i, key in enumerate(keys):
+        for j in range(i % 4):
+            redis_database.save(key, f"value-{j}".encode())
+    store = Store(ResilientDatabase(redis_database), read_only=True)
+    expected = [sorted(store.fetch(key)) for key in keys]
+    observer = redis_server.client()
+    baseline = _reads_processed(observer)
+    baseline = _reads_processed(observer) - baseline  # INFO's own read
+    before = _reads_processed(observer)
+    fetched = [sorted(values) for values in store.fetch_many(keys)]
+    round_trips = _reads_processed(observer) - before - baseline
+    assert fetched == expected
+    assert round_trips <= 3 + 1, round_trips  # one per pipeline, not one per key (30)
+
+
+@pytest.mark.redis
+def test_fetch_many_over_a_dead_redis_says_what_to_fix(make_redis_server):
+    from hypofuzz_nb.watch import redis_database_from_url
+
+    server = make_redis_server()
+    store = Store(redis_database_from_url(server.url), read_only=True)
+    server.kill()
+    with pytest.raises(HypofuzzNbError, match="Check that the database is reachable"):
+        list(store.fetch_many([b"a", b"b", b"c"]))

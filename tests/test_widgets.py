@@ -375,3 +375,38 @@ def test_dashboard_follows_a_real_fuzzing_session(tmp_path, monkeypatch, dashboa
             failure.reproduce()
     finally:
         session.stop()
+
+
+@pytest.mark.redis
+def test_redis_database_changes_arrive_through_pub_sub(redis_database, redis_server, dashboards):
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    write_reports(redis_database, _key("a"), "tests/test_a.py::test_a", 2)
+    # Never polls within this test: only a pub/sub message can trigger the refresh.
+    dashboard = Dashboard(redis_database, poll_interval=600)
+    dashboards.append(dashboard)
+    assert dashboard.listening and "live (change events)" in dashboard.header.value
+    loads = dashboard.load_count
+    other_connection = RedisExampleDatabase(redis_server.client())
+    write_reports(other_connection, _key("b"), "tests/test_b.py::test_b", 2)
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+    assert dashboard.load_count > loads
+
+
+@pytest.mark.redis
+def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_server, dashboards):
+    from hypofuzz_nb.watch import redis_database_from_url
+
+    server = make_redis_server()
+    database = redis_database_from_url(server.url)
+    write_reports(database, _key("a"), "tests/test_a.py::test_a", 2)
+    dashboard = Dashboard(database, poll_interval=600)
+    dashboards.append(dashboard)
+    assert "unreachable" not in dashboard.header.value
+    server.kill()
+    assert _wait_until(lambda: "database unreachable since" in dashboard.header.value, timeout=30)
+    assert "tests/test_a.py::test_a" in dashboard.table.value  # the last data stays
+    server.start()  # comes back empty (no persistence)
+    assert _wait_until(lambda: "unreachable" not in dashboard.header.value, timeout=30)
+    write_reports(redis_database_from_url(server.url), _key("c"), "tests/test_c.py::test_c", 2)
+    assert _wait_until(lambda: "tests/test_c.py::test_c" in dashboard.table.value, timeout=30)

@@ -6,6 +6,7 @@ replay checks run plain pytest in a subprocess.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -417,3 +418,103 @@ def test_stop_ends_worker_processes(tmp_path):
     assert session.wait(30)
     assert session.error is None
     assert session.status().failures == 0
+
+
+# Database outages -------------------------------------------------------------------------
+
+RICH = """
+from hypothesis import given, strategies as st
+
+@given(st.text())
+def test_text_round_trip(s):
+    assert s.encode("utf-8").decode("utf-8") == s
+
+@given(st.lists(st.integers()))
+def test_sorting_twice(xs):
+    assert sorted(sorted(xs)) == sorted(xs)
+"""
+
+REDIS_CONFTEST = """
+import math
+import os
+from hypothesis import settings
+from hypofuzz_nb.watch import redis_database_from_url
+
+settings.register_profile(
+    "outage-{tag}", database=redis_database_from_url(os.environ["HFNB_TEST_REDIS_URL"]), deadline=None
+)
+settings.load_profile("outage-{tag}")
+"""
+
+
+def _reports_between(database, start: float, end: float) -> list[records.Report]:
+    from hypofuzz_nb.store import Store
+
+    store = Store(database, read_only=True)
+    found = []
+    for key in store.test_keys():
+        found.extend(r for r in store.reports(key) if start < r.timestamp < end)
+    return found
+
+
+def _outage(session, server, database) -> None:
+    """Kill Redis under a running session, check it fuzzes on, restart, check it all lands."""
+    assert wait_until(lambda: _reports_between(database, 0, math.inf), seconds=90)
+    killed_at = time.time()
+    server.kill()
+    assert wait_until(
+        lambda: (
+            session.status().unreachable_since is not None and session.status().pending_writes > 0
+        ),
+        seconds=90,
+    ), session.status()
+    during = session.status()
+    assert during.unreachable_since >= killed_at - 1
+    assert wait_until(lambda: session.status().inputs > during.inputs + 2 * BATCH_SIZE, seconds=60)
+    assert session.running and session.error is None, session.status().error
+    restarted_at = time.time()
+    server.start()  # without persistence: it comes back empty
+    assert wait_until(
+        lambda: session.status().pending_writes == 0 and session.status().unreachable_since is None,
+        seconds=60,
+    ), session.status()
+    # What was written while Redis was down is there now.
+    assert _reports_between(database, killed_at, restarted_at)
+
+
+@pytest.mark.redis
+def test_a_worker_thread_fuzzes_through_a_redis_outage_and_writes_it_all_after(
+    make_redis_server, tmp_path
+):
+    from hypofuzz_nb.watch import redis_database_from_url
+
+    server = make_redis_server()
+    project = make_project(tmp_path, {"test_rich_w8.py": RICH}, "w8")
+    database = redis_database_from_url(server.url)
+    session = fuzz([project / "test_rich_w8.py"], database=database, max_time=240)
+    try:
+        _outage(session, server, database)
+    finally:
+        session.stop()
+    assert session.wait(30)
+    assert session.error is None, session.status().error
+
+
+@pytest.mark.redis
+def test_worker_processes_fuzz_through_a_redis_outage_and_report_the_buffer(
+    make_redis_server, tmp_path, monkeypatch
+):
+    from hypofuzz_nb.watch import redis_database_from_url
+
+    server = make_redis_server()
+    monkeypatch.setenv("HFNB_TEST_REDIS_URL", server.url)
+    project = make_project(tmp_path, {"test_rich_w9.py": RICH}, "w9")
+    (project / "conftest.py").write_text(REDIS_CONFTEST.format(tag="w9"))
+    session = fuzz([project / "test_rich_w9.py"], workers=2, max_time=240)
+    try:
+        _outage(session, server, redis_database_from_url(server.url))
+    finally:
+        session.stop()
+    assert session.wait(30)
+    assert session.error is None, session.status().error
+    assert session.status().restarts == 0

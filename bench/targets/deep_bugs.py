@@ -50,12 +50,14 @@ def depth(value):
 
 
 def check(value, level=0):
-    """The planted structural bug: a 7 directly inside a list nested 4 deep."""
+    """The planted structural bug: a list nested four deep that starts with 7, 3."""
     if isinstance(value, list):
+        if level == 3 and len(value) >= 2:  # noqa: SIM102 (one branch per step, on purpose)
+            if value[0] == 7:  # noqa: SIM102
+                if value[1] == 3:
+                    raise AssertionError("planted: [7, 3] nested four deep")
         for v in value:
             check(v, level + 1)
-    elif level == 4 and value == 7:
-        raise AssertionError("7 at depth 4")
 
 
 @given(st.text(alphabet="[],0123456789", max_size=30))
