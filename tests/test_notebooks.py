@@ -41,7 +41,7 @@ def _execute(name: str, tmp_path: Path) -> nbformat.NotebookNode:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
-        timeout=150,
+        timeout=240,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )

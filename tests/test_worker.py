@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import subprocess
 import sys
 import textwrap
@@ -437,6 +438,7 @@ def test_sorting_twice(xs):
 REDIS_CONFTEST = """
 import math
 import os
+import struct
 from hypothesis import settings
 from hypofuzz_nb.watch import redis_database_from_url
 
@@ -457,6 +459,9 @@ def _reports_between(database, start: float, end: float) -> list[records.Report]
     return found
 
 
+OUTAGE_S = 8.0
+
+
 def _outage(session, server, database) -> None:
     """Kill Redis under a running session, check it fuzzes on, restart, check it all lands."""
     assert wait_until(lambda: _reports_between(database, 0, math.inf), seconds=90)
@@ -470,7 +475,14 @@ def _outage(session, server, database) -> None:
     ), session.status()
     during = session.status()
     assert during.unreachable_since >= killed_at - 1
-    assert wait_until(lambda: session.status().inputs > during.inputs + 2 * BATCH_SIZE, seconds=60)
+    # Long enough for timed reports (every 2 s at first, then backing off) to fall due.
+    assert wait_until(
+        lambda: (
+            session.status().inputs > during.inputs + 2 * BATCH_SIZE
+            and time.time() - killed_at >= OUTAGE_S
+        ),
+        seconds=60,
+    )
     assert session.running and session.error is None, session.status().error
     restarted_at = time.time()
     server.start()  # without persistence: it comes back empty
@@ -518,3 +530,29 @@ def test_worker_processes_fuzz_through_a_redis_outage_and_report_the_buffer(
     assert session.wait(30)
     assert session.error is None, session.status().error
     assert session.status().restarts == 0
+
+
+def test_the_crash_slot_keeps_choices_bit_exact_in_hypothesis_format():
+    from hypofuzz_nb.worker import _slot_choices_bytes, _slot_payload
+
+    nan_with_payload = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_1234))[0]
+    choices = (
+        True,
+        False,
+        0,
+        -(2**200),
+        2**70,
+        -0.0,
+        math.inf,
+        nan_with_payload,
+        "a\udcff€",
+        b"\x00\xff",
+    )
+    restored = _slot_choices_bytes(_slot_payload(choices))
+    assert restored == records.encode_choices(choices)
+    decoded = records.decode_choices(restored)
+    assert [struct.pack("<d", c) if type(c) is float else c for c in decoded] == [
+        struct.pack("<d", c) if type(c) is float else c for c in choices
+    ]
+    assert _slot_choices_bytes(b"garbage") is None
+    assert _slot_choices_bytes(b"M\x00") is None  # torn: never raises
