@@ -566,7 +566,11 @@ def _collect(
 
             os.environ["PYTEST_VERSION"] = pytest.__version__
             with state.quiet(), _profile_restored():
-                _start_session([*pytest_args, *paths], recorder, state)
+                # In a kernel Hypothesis is imported before pytest starts, so pytest
+                # warns that it cannot rewrite asserts in it; an ini that turns
+                # warnings into errors must not fail a collection plain pytest passes.
+                quiet_rewrite = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+                _start_session([*quiet_rewrite, *pytest_args, *paths], recorder, state)
                 database = _profile_database()
         except BaseException:
             _record_additions(state, paths, before_modules, before_path)
