@@ -86,7 +86,9 @@ def _tweak_integer(
 ) -> int:
     lo, hi = constraints.get("min_value"), constraints.get("max_value")
     r = rnd.random()
-    if constants and r < 0.15:
+    if constants and r < 0.3:
+        # The code's own literals are what its comparisons test against: the cheapest
+        # way past an `if x == 0x48` is to try 0x48.
         new = rnd.choice(constants)
     elif lo is not None and hi is not None and hi - lo <= 4096 and r < 0.6:
         new = rnd.randint(lo, hi)
