@@ -46,7 +46,6 @@ background when the database fails, so nothing is lost by unwrapping.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import threading
 import time
 import warnings
@@ -429,9 +428,12 @@ class ResilientDatabase(ExampleDatabase):
                 self._drained.notify_all()
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        # No contextlib here: at interpreter exit module globals may already be None.
+        try:
             self._closed = True
             self._wake.set()
+        except Exception:
+            pass
 
 
 def _flush_at_exit(ref: weakref.ref[ResilientDatabase]) -> None:

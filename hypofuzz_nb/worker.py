@@ -243,15 +243,20 @@ class Scheduler:
     """Chooses which test runs the next batch.
 
     Most picks are greedy: the test with the highest recent discovery rate (new
-    behaviours per input over its last ``window`` batches) runs next, so time goes
-    where new behaviours appear. Every ``fair_every``-th pick instead goes to the test
-    that has waited longest, so no test starves. A test that has never run has an
-    infinite rate and runs first.
+    behaviours per second of fuzzing over its last ``window`` batches) runs next, so
+    time goes where new behaviours appear. The rate is per second, not per input:
+    per input, a slow test (a state machine, a big strategy) looks as promising as a
+    fast one while costing ten times as much, and would draw the time a fast test
+    needs to climb a chain of comparisons. Every ``fair_every``-th pick instead goes
+    to the test that has had the least time so far (a batch may last 0.05 s or 2 s,
+    so fairness counts seconds, not batches), so no test starves. A test that has
+    never run has an infinite rate and runs first.
     """
 
     def __init__(self, n: int, *, window: int = 8, fair_every: int = 3) -> None:
-        self._history: list[deque[tuple[int, float]]] = [deque(maxlen=window) for _ in range(n)]
+        self._history: list[deque[tuple[float, float]]] = [deque(maxlen=window) for _ in range(n)]
         self._last_pick = [-1] * n
+        self._total_cost = [0.0] * n
         self._picks = 0
         self._fair_every = fair_every
 
@@ -259,25 +264,31 @@ class Scheduler:
         history = self._history[index]
         if not history:
             return math.inf
-        inputs = sum(n for n, _ in history)
+        cost = sum(c for c, _ in history)
         new = sum(b for _, b in history)
         # +1 so that a test with no recent discoveries still has a small, comparable
         # rate that grows with time since it last found something.
-        return (new + 1) / (inputs + 1)
+        return (new + 1) / (cost + 0.01)
 
     def pick(self, candidates: Sequence[int]) -> int:
         if not candidates:
             raise ValueError("nothing to schedule")
         self._picks += 1
         if self._picks % self._fair_every == 0:
-            chosen = min(candidates, key=lambda i: self._last_pick[i])
+            chosen = min(candidates, key=lambda i: (self._total_cost[i], self._last_pick[i]))
         else:
             chosen = max(candidates, key=lambda i: (self.rate(i), -self._last_pick[i]))
         self._last_pick[chosen] = self._picks
         return chosen
 
-    def record(self, index: int, inputs: int, new_behaviors: float) -> None:
-        self._history[index].append((max(inputs, 0), max(new_behaviors, 0)))
+    def record(
+        self, index: int, inputs: int, new_behaviors: float, seconds: float | None = None
+    ) -> None:
+        """A batch of ``index`` ran ``inputs`` inputs in ``seconds`` and found
+        ``new_behaviors``. Without ``seconds`` the batch costs its number of inputs."""
+        cost = max(inputs, 0) if seconds is None else max(seconds, 0.0)
+        self._history[index].append((cost, max(new_behaviors, 0)))
+        self._total_cost[index] += cost
 
 
 # The fuzz loop (shared by the thread and the worker processes) ------------------------
@@ -291,7 +302,7 @@ def _resilient(database: Any) -> Any:
     """
     from hypofuzz_nb.resilient import ResilientDatabase
 
-    if isinstance(database, ResilientDatabase) or os.environ.get("P7_NOWRAP"):
+    if isinstance(database, ResilientDatabase):
         return database
     return ResilientDatabase(database, on_read_error="memory")
 
@@ -451,6 +462,7 @@ class _FuzzLoop:
                 n = BATCH_SIZE
                 if self.max_examples is not None:
                     n = max(1, min(n, self.max_examples - before.inputs))
+                batch_started = time.monotonic()
                 fuzzer.run(n)
                 after = self._publish(index, fuzzer)
                 scheduler.record(
@@ -460,6 +472,7 @@ class _FuzzLoop:
                     # ones (fingerprints) come cheaply to any test with a rich input
                     # space and would draw all the time there: they do not count.
                     after.behaviors - before.behaviors,
+                    seconds=time.monotonic() - batch_started,
                 )
                 if (
                     after.finished
