@@ -77,10 +77,21 @@ def _test_codes(nodeids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, np.asarray(names, dtype=object)
 
 
+class ProgressFigure(Figure):
+    """A matplotlib ``Figure`` that shows itself as a PNG in Jupyter.
+
+    Figures built without pyplot get no display hook from the inline backend, so a
+    notebook cell ending in ``plot_progress(...)`` would show only ``<Figure ...>``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self, dpi=self.dpi)
+
+
 def _new_figure(figsize: tuple[float, float]) -> Figure:
     # Fixed margins rather than a layout engine: constrained layout measured every
     # tick label on each draw and doubled the dashboard's rendering time.
-    figure = Figure(figsize=figsize)
+    figure = ProgressFigure(figsize=figsize)
     figure.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.92)
     FigureCanvasAgg(figure)
     return figure

@@ -81,8 +81,10 @@ def test_quickstart_finds_the_planted_bug_and_pytest_replays_it(tmp_path):
 def test_exploring_failures_runs(tmp_path):
     notebook = _execute("exploring-failures.ipynb", tmp_path)
     text = _text_of(notebook)
-    assert "AssertionError" in text
-    assert "@example(" in text
+    # The run-length decoder's bug: a count of 10 or more is read as one digit.
+    assert "ValueError: invalid literal for int()" in text
+    assert "@example(text=" in text
+    # After the fix, plain Hypothesis deleted the example: the failure shows as fixed.
     assert "fixed" in text
 
 

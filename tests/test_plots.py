@@ -137,3 +137,12 @@ def test_steps_without_change_are_dropped_losslessly():
     for line in (first, second):
         assert list(line.get_xdata()) == [0.0, 3.0, 7.0, 9.0]
         assert list(line.get_ydata()) == [5.0, 6.0, 7.0, 7.0]
+
+
+def test_a_figure_shows_as_png_in_a_real_ipython_shell():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    figure = plot_progress(make_data())
+    formats, _metadata = shell.display_formatter.format(figure)
+    assert formats["image/png"].startswith(b"\x89PNG")
