@@ -153,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dashboard_only(args, pytest_args, out)
         return _run_workers(args, pytest_args, out)
     except HypofuzzNbError as e:
-        _error(e)
+        from hypofuzz_nb.worker import ci_profile_hint
+
+        hint = ci_profile_hint()
+        # The worker's own "nowhere to save" message already carries the hint.
+        _error(f"{e}{hint}" if hint and hint not in str(e) else e)
         return EXIT_USER_ERROR
 
 

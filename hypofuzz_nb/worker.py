@@ -1291,7 +1291,7 @@ def fuzz(
         raise WorkerError(
             "the settings profile in effect has database=None, so the fuzzer would "
             "have nowhere to save what it finds: load a profile with a database, or "
-            "pass database=..."
+            "pass database=..." + ci_profile_hint()
         )
     if workers == 1:
         loop = _FuzzLoop(
@@ -1344,6 +1344,20 @@ def fuzz(
     session.collection_errors = collection_errors
     session.not_fuzzable = not_fuzzable
     return session
+
+
+def ci_profile_hint() -> str:
+    """Why the database may be None: Hypothesis' own "ci" profile, loaded when it sees
+    a CI variable such as CI=true, has database=None and derandomize=True."""
+    from hypothesis import settings
+
+    if settings.get_current_profile_name() != "ci":
+        return ""
+    return (
+        ". Hypothesis loaded its 'ci' profile (database=None, derandomize=True) because "
+        "a CI environment variable such as CI=true is set: unset it, or load a profile "
+        "with a database in conftest.py"
+    )
 
 
 def _nothing_to_fuzz_message(targets: Any, paths: tuple[str, ...]) -> str:

@@ -7,7 +7,7 @@
                        the test may ``kill()`` (SIGKILL) and ``start()`` again on the same port;
                        stopped at teardown. Use it for fault tests, never kill the shared one.
 
-Every fixture skips (with the reason) when ``redis-server`` or the ``redis`` package is missing.
+Every fixture fails (with the reason) when ``redis-server`` is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +24,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis loads its "ci" profile (derandomize=True, database=None) when it sees a
+# CI variable, and CI runs this suite with CI=true. The tests exercise what a user's
+# machine does, so they run on the default profile, here and in every subprocess they
+# start. (What the fuzzer says under the "ci" profile has tests of its own.)
+_CI_VARIABLES = (
+    "CI",
+    "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI",
+    "TF_BUILD",
+    "bamboo.buildKey",
+    "BUILDKITE",
+    "CIRCLECI",
+    "CIRRUS_CI",
+    "CODEBUILD_BUILD_ID",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "HEROKU_TEST_RUN_ID",
+    "TEAMCITY_VERSION",
+)
+for _variable in _CI_VARIABLES:
+    os.environ.pop(_variable, None)
+if settings.get_current_profile_name() == "ci":
+    settings.load_profile("default")
 
 REDIS_SERVER = shutil.which("redis-server")
 START_TIMEOUT = 10.0

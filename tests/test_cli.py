@@ -314,3 +314,23 @@ def test_the_console_script_is_installed():
         [str(script), "--help"], capture_output=True, text=True, timeout=60, env=dict(os.environ)
     )
     assert result.returncode == 0 and "hypofuzz-nb" in result.stdout
+
+
+def test_under_hypothesis_ci_profile_the_error_says_why(tmp_path):
+    # With CI=true and no profile of the project's own, Hypothesis loads its "ci"
+    # profile: derandomize=True and database=None, so nothing can be fuzzed.
+    project = tmp_path / "ci_project"
+    project.mkdir()
+    (project / "test_plain.py").write_text(PASSING)
+    result = subprocess.run(
+        [sys.executable, "-m", "hypofuzz_nb", "fuzz", ".", "--max-time", "5", "--no-dashboard"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CI": "true"},
+    )
+    assert result.returncode == EXIT_USER_ERROR, result.stderr
+    assert "Hypothesis loaded its 'ci' profile" in result.stderr
+    assert "CI=true" in result.stderr
+    assert "Traceback" not in result.stderr
