@@ -30,7 +30,8 @@ from IPython.display import display
 
 USAGE = """\
 %hypofuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]
-          [--timeout SECONDS] [--dashboard-only | --no-dashboard] [-- PYTEST_ARGS ...]
+          [--timeout SECONDS] [--dashboard-only | --no-dashboard] [--interactive]
+          [-- PYTEST_ARGS ...]
 %hypofuzz status | stop | wait | failures
 %%hypofuzz [--max-time SECONDS]     (cell magic: run the cell, then fuzz its @given tests)
 
@@ -43,6 +44,8 @@ current directory) in the background, and show the live dashboard.
   --timeout SECONDS    per-input timeout (default 10)
   --dashboard-only     no workers: show the dashboard of the database only
   --no-dashboard       workers only: no dashboard
+  --interactive        draw the progress plot with ipympl (zoom and pan; the
+                       `interactive` extra)
   -- PYTEST_ARGS       passed to pytest's collection, e.g. -- -k sort -m "not slow"
 
   status               print what the running workers are doing
@@ -98,6 +101,7 @@ def _line_parser() -> argparse.ArgumentParser:
     roles = parser.add_mutually_exclusive_group()
     roles.add_argument("--dashboard-only", action="store_true")
     roles.add_argument("--no-dashboard", action="store_true")
+    parser.add_argument("--interactive", action="store_true")
     parser.add_argument("-h", "--help", action="store_true")
     return parser
 
@@ -178,7 +182,9 @@ class HypofuzzMagics(Magics):
         paths = args.paths or ["."]
         try:
             if args.dashboard_only:
-                self._show_dashboard(_database_for(paths, pytest_args))
+                self._show_dashboard(
+                    _database_for(paths, pytest_args), interactive=args.interactive
+                )
                 return
             from hypofuzz_nb.worker import fuzz
 
@@ -201,12 +207,19 @@ class HypofuzzMagics(Magics):
             # One readable message naming the thing to fix, never our traceback.
             raise UsageError(str(err)) from None
         if not args.no_dashboard:
-            self._show_dashboard(_state.session.database, session=_state.session)
+            self._show_dashboard(
+                _state.session.database, session=_state.session, interactive=args.interactive
+            )
 
-    def _show_dashboard(self, database: Any, session: Any = None) -> None:
+    def _show_dashboard(
+        self, database: Any, session: Any = None, interactive: bool = False
+    ) -> None:
         from hypofuzz_nb.widgets import Dashboard
 
-        dashboard = Dashboard(database, session=session)
+        try:
+            dashboard = Dashboard(database, session=session, interactive=interactive)
+        except ImportError as err:
+            raise UsageError(str(err)) from None
         _state.dashboards.append(dashboard)
         display(dashboard)
 

@@ -215,6 +215,8 @@ class Dashboard:
     returns ``load()``'s result. ``database`` names the database to listen to for
     changes when ``source`` is such a function. ``session`` is the fuzzing session
     of this kernel, if any: the header then says whether its workers run.
+    ``interactive=True`` draws the progress plot on an ipympl canvas (the
+    ``interactive`` extra) for zoom and pan; a zoom or pan survives live updates.
 
     Guarantees: the constructor loads once, so even a static rendering shows data;
     afterwards one daemon thread reloads at most once per ``MIN_REFRESH_INTERVAL``
@@ -233,7 +235,12 @@ class Dashboard:
         live: bool = True,
         plot_dpi: float = 72,
         session: Any = None,
+        interactive: bool = False,
     ) -> None:
+        self._ipympl = _import_ipympl() if interactive else None
+        self.interactive = bool(interactive)
+        self.canvas: Any = None  # the ipympl canvas, when interactive
+        self._canvas_options: tuple | None = None
         self._load, self.database, can_be_live = _resolve_source(source, database)
         self.session = session
         if not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
@@ -290,6 +297,7 @@ class Dashboard:
             toggle.observe(self._on_plot_option, names="value")
         self.selection.observe(self._on_selection, names="value")
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+        self.plot_area = widgets.Box([self.image])
         self.failure_box = widgets.VBox()
         self.failures_header = widgets.HTML()
         self.failures_section = widgets.VBox([self.failures_header, self.failure_box])
@@ -300,7 +308,7 @@ class Dashboard:
                 self.table,
                 widgets.HBox([self.y_toggle, self.x_toggle, self.log_toggle, self.scope_toggle]),
                 self.selection,
-                self.image,
+                self.plot_area,
                 self.failures_section,
             ]
         )
@@ -332,7 +340,39 @@ class Dashboard:
                 log=self.log_toggle.value,
                 tests=tests,
             )
+            if self._ipympl is not None:
+                self._show_on_canvas(
+                    figure,
+                    options=(
+                        self.y_toggle.value,
+                        self.x_toggle.value,
+                        self.log_toggle.value,
+                        tests,
+                    ),
+                )
+            # The PNG stays up to date as well: it is what static renderings show.
             self.image.value = figure_to_png(figure, dpi=self.plot_dpi)
+
+    def _show_on_canvas(self, figure: Any, *, options: tuple) -> None:
+        canvas_cls, manager_cls = self._ipympl
+        old = self.canvas
+        if old is not None and options == self._canvas_options:
+            old_axes = old.figure.axes[:1]
+            new_axes = figure.axes[:1]
+            if old_axes and new_axes:
+                # A zoom or pan turns autoscaling off: keep the user's view.
+                if not old_axes[0].get_autoscalex_on():
+                    new_axes[0].set_xlim(old_axes[0].get_xlim())
+                if not old_axes[0].get_autoscaley_on():
+                    new_axes[0].set_ylim(old_axes[0].get_ylim())
+        canvas = canvas_cls(figure)
+        manager_cls(canvas, 0)  # gives the canvas its zoom/pan toolbar
+        canvas.header_visible = False
+        self.canvas = canvas
+        self._canvas_options = options
+        self.plot_area.children = (canvas,)
+        if old is not None:
+            old.close()
 
     def _header_html(self) -> str:
         parts = ["<b>hypofuzz_nb</b>"]
@@ -578,6 +618,18 @@ class Dashboard:
 def show_dashboard(source: Any = None, **kwargs: Any) -> Dashboard:
     """Create a :class:`Dashboard` for ``source`` and display it; returns the dashboard."""
     return Dashboard(source, **kwargs).display()
+
+
+def _import_ipympl() -> tuple[Any, Any]:
+    """ipympl's canvas widget and figure manager, or a clear error naming the extra."""
+    try:
+        from ipympl.backend_nbagg import Canvas, FigureManager
+    except ImportError:
+        raise ImportError(
+            "Dashboard(interactive=True) draws with ipympl, which is not installed: "
+            "pip install 'hypofuzz_nb[interactive]'"
+        ) from None
+    return Canvas, FigureManager
 
 
 def _close_tree(widget: widgets.Widget) -> None:

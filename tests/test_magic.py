@@ -237,3 +237,14 @@ def test_cell_magic_with_a_test_on_another_database_says_why_it_cannot_fuzz(shel
     with pytest.raises(UsageError, match="database differs from the profile's: 1"):
         shell.run_cell_magic("hypofuzz", "--max-time 1", cell)
     assert "test_elsewhere" in shell.user_ns
+
+
+def test_dashboard_only_interactive_draws_on_an_ipympl_canvas(shell, tmp_path):
+    from ipympl.backend_nbagg import Canvas
+
+    _write_project(tmp_path)
+    magic._state.dashboards.clear()
+    shell.run_line_magic("hypofuzz", "tests --dashboard-only --interactive")
+    [dashboard] = magic._state.dashboards
+    assert dashboard.interactive
+    assert isinstance(dashboard.canvas, Canvas)

@@ -410,3 +410,34 @@ def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_serve
     assert _wait_until(lambda: "unreachable" not in dashboard.header.value, timeout=30)
     write_reports(redis_database_from_url(server.url), _key("c"), "tests/test_c.py::test_c", 2)
     assert _wait_until(lambda: "tests/test_c.py::test_c" in dashboard.table.value, timeout=30)
+
+
+def test_interactive_dashboard_draws_on_an_ipympl_canvas_and_keeps_a_zoom():
+    from ipympl.backend_nbagg import Canvas
+
+    sources = iter([make_data(n_tests=2, n_reports=10), make_data(n_tests=3, n_reports=20)])
+    dashboard = Dashboard(lambda: next(sources), interactive=True, live=False)
+    try:
+        first = dashboard.canvas
+        assert isinstance(first, Canvas)
+        assert dashboard.plot_area.children == (first,)
+        assert len(first.figure.axes[0].get_lines()) + len(first.figure.axes[0].collections) > 0
+        # The user zooms in; new data arrives; the view stays where the user put it.
+        first.figure.axes[0].set_xlim(1.0, 2.0)
+        first.figure.axes[0].set_ylim(3.0, 4.0)
+        dashboard.refresh()
+        second = dashboard.canvas
+        assert second is not first
+        assert tuple(second.figure.axes[0].get_xlim()) == (1.0, 2.0)
+        assert tuple(second.figure.axes[0].get_ylim()) == (3.0, 4.0)
+        # The static PNG fallback is kept up to date too.
+        assert bytes(dashboard.image.value).startswith(b"\x89PNG")
+    finally:
+        dashboard.close()
+
+
+def test_interactive_without_ipympl_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipympl", None)
+    monkeypatch.setitem(sys.modules, "ipympl.backend_nbagg", None)
+    with pytest.raises(ImportError, match=r"hypofuzz_nb\[interactive\]"):
+        Dashboard(make_data(), interactive=True, live=False)
