@@ -321,3 +321,26 @@ def test_quickstart_notebook_renders_the_dashboard(jupyterlab, browser):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"), full_page=True)
         page.close()
+
+
+def test_interactive_dashboard_draws_an_ipympl_canvas(jupyterlab, browser):
+    cells = [
+        *DASHBOARD_CELLS[:-1],
+        "from hypofuzz_nb import Dashboard\nDashboard(db, interactive=True)",
+    ]
+    (jupyterlab.root / "interactive.ipynb").write_text(_notebook(cells))
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    try:
+        _run_notebook(page, jupyterlab, "interactive.ipynb")
+        dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
+        dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+        # ipympl's front end renders the figure into a <canvas> with its toolbar.
+        figure = dashboard.locator(".jupyter-matplotlib").first
+        figure.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+        canvas = figure.locator("canvas").first
+        canvas.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+        assert canvas.bounding_box()["width"] > 100
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-interactive.png"), full_page=True)
+        page.close()
