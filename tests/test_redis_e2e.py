@@ -140,7 +140,9 @@ def test_workers_on_two_hosts_dashboard_and_replay(make_redis_server, tmp_path):
     assert tests.loc["tests/test_team.py::test_ok", "n_workers"] == 2
     assert set(data.workers["pod_name"]) == {"pod-host-a", "pod-host-b"}
     shrunk = data.failures[data.failures["state"] == "shrunk"]
-    assert "x=1000" in " ".join(shrunk["representation"].astype(str))
+    # Two workers found the bug; a value under K that Hypothesis' shrinker saved may have
+    # no observation of ours (its representation is then missing), but one of them does.
+    assert "x=1000" in " ".join(shrunk["representation"].dropna().astype(str))
 
     # The password is nowhere: not in Redis, not in any file the hosts wrote.
     assert PASSWORD.encode() not in all_redis_bytes(server)
