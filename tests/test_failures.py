@@ -118,7 +118,8 @@ def test_reproduce_without_choices_or_database_says_what_to_do():
 def test_reproduce_from_the_database_without_choices():
     # Hypothesis' own key for a plain test, as its pytest plugin computes it.
     from hypothesis.database import InMemoryExampleDatabase
-    from hypothesis.internal.reflection import function_digest
+
+    from hypofuzz_nb._compat import collection_function_digest as function_digest
 
     namespace, _ = _notebook_namespace()
     db = InMemoryExampleDatabase()

@@ -19,9 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
-from hypothesis.internal.reflection import function_digest
 
-from hypofuzz_nb import records
+from hypofuzz_nb import _compat, records
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.worker import (
     BATCH_SIZE,
@@ -199,10 +198,10 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
         assert 0 <= x <= 3
 
     inner = check.hypothesis.inner_test
-    key_before = function_digest(inner)
+    key_before = _compat.collection_function_digest(inner)
     seen = []
     check.hypothesis.inner_test = _InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
-    assert function_digest(check.hypothesis.inner_test) == key_before
+    assert _compat.collection_function_digest(check.hypothesis.inner_test) == key_before
     # What the pytest plugin sets on parametrized tests lands on the real function.
     check.hypothesis.inner_test._hypothesis_internal_add_digest = b"node[1]"
     assert inner._hypothesis_internal_add_digest == b"node[1]"
