@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tarfile
 import time
 import warnings
@@ -30,14 +29,8 @@ KEY_A = b"A" * 48
 KEY_B = b"B" * 48
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("HYPOFUZZ_NB_SHARED")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared"
-
-
-FIXTURE = shared_dir() / "fixtures" / "hypofuzz-25.11-db.tar.gz"
+# Written by HypoFuzz itself; tests/fixtures/README.md says how.
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hypofuzz-25.11-db.tar.gz"
 
 
 def assert_schemas(data: FuzzData) -> None:
@@ -90,7 +83,7 @@ def failing_observation(nodeid: str, representation: str) -> Observation:
 @pytest.fixture
 def fixture_db(tmp_path) -> DirectoryBasedExampleDatabase:
     if not FIXTURE.exists():
-        pytest.fail(f"missing {FIXTURE}: set HYPOFUZZ_NB_SHARED to the shared/ directory")
+        pytest.fail(f"missing {FIXTURE}: it is part of the repository, restore it with git")
     with tarfile.open(FIXTURE) as tar:
         tar.extractall(tmp_path / "db", filter="data")
     return DirectoryBasedExampleDatabase(tmp_path / "db")
