@@ -31,6 +31,47 @@ def collection_prepare_config(args: list[str], plugins: list[object]) -> Any:
     return _prepareconfig(list(args), list(plugins))
 
 
+def collection_selection_given_by(config: Any, args: list[str]) -> tuple[str, str]:
+    """``(-m expression, -k expression)`` that ``args`` alone give, parsed by
+    ``config``'s own parser (so ``-mEXPR``, ``-k=EXPR`` and the like count); ``""``
+    for an expression ``args`` do not give. Arguments the parser does not know
+    (a plugin's) are ignored."""
+    namespace = config._parser.parse_known_args([str(a) for a in args])
+    return (
+        str(getattr(namespace, "markexpr", "") or "").strip(),
+        str(getattr(namespace, "keyword", "") or "").strip(),
+    )
+
+
+def collection_switch_off_run_level_plugins(early_config: Any, args: list[str]) -> list[str]:
+    """Switch off what pytest-cov and pytest-xdist do for a whole run, keeping both
+    plugins loaded (their options still parse, their markers and fixtures stay).
+
+    Call from a ``pytest_load_initial_conftests`` hook wrapper: pytest-cov starts
+    coverage.py in its own implementation of that hook, reading the early namespace
+    (``known_args_namespace``), and pytest parses ``args`` (the same list) again
+    afterwards, so both get the switch. Returns what was switched off, for people.
+    """
+    namespace = early_config.known_args_namespace
+    modules = {getattr(p, "__name__", "") for p in early_config.pluginmanager.get_plugins()}
+    switched = []
+    cov_on = getattr(namespace, "cov_source", None) and not getattr(namespace, "no_cov", False)
+    if "pytest_cov.plugin" in modules and cov_on:
+        namespace.no_cov = True
+        args.append("--no-cov")
+        switched.append("pytest-cov's --cov (coverage.py would trace every input)")
+    if "xdist.plugin" in modules:
+        processes = getattr(namespace, "numprocesses", None)
+        dist = getattr(namespace, "dist", "no")
+        if processes or dist != "no":
+            namespace.numprocesses = 0
+            namespace.dist = "no"
+            args.extend(["-n", "0", "--dist", "no"])
+            given = f"-n {processes}" if processes else f"--dist {dist}"
+            switched.append(f"pytest-xdist's {given} (the fuzzer runs its own workers: use its -n)")
+    return switched
+
+
 def collection_conftest_failure(exc: BaseException) -> tuple[str, BaseException] | None:
     """``(conftest path, the user's exception)`` if ``exc`` is pytest's wrapper for a
     conftest.py that failed to import, else ``None``."""

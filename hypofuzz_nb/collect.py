@@ -77,6 +77,7 @@ __all__ = [
     "collect_namespace",
     "collect_tests",
     "database_in_effect",
+    "list_tests",
 ]
 
 # The fixed reasons a Hypothesis test is not fuzzed (NotFuzzable.reason).
@@ -256,8 +257,10 @@ class Collection:
     """The result of one collection: fuzzable ``targets``, ``not_fuzzable`` tests
     with their reasons, ``errors`` (user-facing :class:`CollectionError` instances,
     one per file that failed to import), ``counts`` (how many tests each filter or
-    reason removed) and ``database``: ``settings().database`` after collection,
-    the database of the settings profile in effect.
+    reason removed), ``database``: ``settings().database`` after collection,
+    the database of the settings profile in effect, and ``notes``: what collection
+    changed in the project's pytest configuration for fuzzing, one sentence each
+    (an ini ``-m``/``-k`` dropped, a run-level plugin switched off), for the summary.
 
     Close it (or use it as a context manager) when its targets will not run any
     more; closing twice is harmless.
@@ -272,12 +275,14 @@ class Collection:
         counts: dict[str, int],
         database: ExampleDatabase | None,
         session: _PytestSession | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.targets = targets
         self.not_fuzzable = not_fuzzable
         self.errors = errors
         self.counts = counts
         self.database = database
+        self.notes: list[str] = list(notes or ())
         self._session = session
 
     @property
@@ -319,6 +324,7 @@ class _Recorder:
         self.deselected = 0
         self.failed_reports: list[Any] = []
         self.skipped_reports: list[Any] = []
+        self.switched_off: list[str] = []
 
     def pytest_deselected(self, items: Sequence[Any]) -> None:
         self.deselected += len(items)
@@ -487,7 +493,9 @@ def _start_session(args: list[str], recorder: _Recorder, state: _PytestSession) 
     import pytest
 
     try:
-        state.config = _compat.collection_prepare_config(args, [recorder])
+        state.config = _compat.collection_prepare_config(
+            args, [recorder, _run_level_guard(recorder)]
+        )
     except pytest.UsageError as err:
         _raise_usage_error(str(err), state)
     except (Exception, *_compat.collection_outcome_exceptions()) as err:
@@ -514,6 +522,30 @@ def _start_session(args: list[str], recorder: _Recorder, state: _PytestSession) 
     finally:
         # pytest's own entry point returns to the starting directory too.
         os.chdir(state.cwd)
+
+
+def _run_level_guard(recorder: _Recorder) -> object:
+    """A plugin that keeps run-level plugins (coverage, xdist) out of the fuzzer.
+
+    A project's ``addopts`` often switch on pytest-cov for everyday runs; inside the
+    fuzzer coverage.py would trace every input (about half the inputs per second)
+    and xdist would take collection away to worker processes of its own. The
+    plugins stay loaded, so their options in ``addopts`` still parse and their
+    markers and fixtures still exist.
+    """
+    import pytest
+
+    class RunLevelGuard:
+        @pytest.hookimpl(wrapper=True)
+        def pytest_load_initial_conftests(
+            self, early_config: Any, parser: Any, args: list[str]
+        ) -> Any:
+            recorder.switched_off = _compat.collection_switch_off_run_level_plugins(
+                early_config, args
+            )
+            return (yield)
+
+    return RunLevelGuard()
 
 
 def _raise_usage_error(message: str, state: _PytestSession) -> None:
@@ -780,7 +812,86 @@ def _build_collection(
         counts=counts,
         database=database,
         session=state,
+        notes=[f"switched off for fuzzing: {what}" for what in recorder.switched_off],
     )
+
+
+def _ini_selection(state: _PytestSession, pytest_args: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``-m``/``-k`` expressions in effect that came from the ini file's
+    ``addopts``, as ``[(flag, expression)]``.
+
+    What the user gave (``pytest_args``, and ``PYTEST_ADDOPTS``: the user's own way
+    to pass arguments without editing the project) always applies, so an
+    expression they gave is never listed.
+    """
+    config = state.config
+    if config is None or config.inipath is None:
+        return []
+    import shlex
+
+    try:
+        ini = _compat.collection_selection_given_by(config, list(config.getini("addopts")))
+        user_words = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *pytest_args]
+        user = _compat.collection_selection_given_by(config, user_words)
+    except (Exception, *_compat.collection_outcome_exceptions()):
+        return []  # whatever pytest could not parse here, it did not apply either
+    in_effect = (
+        str(config.getoption("markexpr") or "").strip(),
+        str(config.getoption("keyword") or "").strip(),
+    )
+    return [
+        (flag, ini_expr)
+        for flag, ini_expr, user_expr, effective in zip(
+            ("-m", "-k"), ini, user, in_effect, strict=True
+        )
+        if ini_expr and not user_expr and effective == ini_expr
+    ]
+
+
+def _display_path(path: Any) -> str:
+    text = os.fspath(path)
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(text)
+        if not relative.startswith(os.pardir):
+            return relative
+    return text
+
+
+def _collect_fuzzable(
+    paths: list[str], pytest_args: Sequence[str], rootdir: str | os.PathLike[str] | None
+) -> Collection:
+    """Collect, applying the rule for ini ``-m``/``-k`` expressions.
+
+    Projects deselect their property tests in their ini ``addopts`` (``-m "not
+    hypothesis"``) to keep everyday runs fast; a fuzzer exists to run exactly those.
+    So when the ini's expressions leave nothing to fuzz, collect again without them
+    (an empty ``-m``/``-k`` after ``addopts`` replaces theirs) and say so in
+    ``notes``; when they leave something, they hold.
+    """
+    state, recorder, database = _collect(paths, pytest_args, rootdir)
+    collection = _build_collection(state, recorder, database)
+    if collection.targets or not recorder.deselected:
+        return collection
+    dropped = _ini_selection(state, pytest_args)
+    if not dropped:
+        return collection
+    inipath = _display_path(state.config.inipath)
+    override = [word for flag, _expr in dropped for word in (flag, "")]
+    retry_state, retry_recorder, retry_database = _collect(
+        paths, [*pytest_args, *override], rootdir
+    )
+    retry = _build_collection(retry_state, retry_recorder, retry_database)
+    if not retry.targets:
+        retry.close()
+        return collection
+    collection.close()
+    expressions = " and ".join(f"{flag} {expr!r}" for flag, expr in dropped)
+    retry.notes.insert(
+        0,
+        f"dropped {expressions} of the addopts in {inipath}: it deselected every "
+        f"Hypothesis test, and fuzzing is for exactly those (an explicit -m/-k applies)",
+    )
+    return retry
 
 
 def collect_tests(
@@ -813,8 +924,8 @@ def collect_tests(
     if isinstance(paths, str):
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
-    state, recorder, database = _collect(paths, pytest_args, rootdir)
-    collection = _build_collection(state, recorder, database)
+    collection = _collect_fuzzable(paths, _as_args(pytest_args), rootdir)
+    database = collection.database
     if namespace is not None:
         extra = _namespace_targets(namespace, notebook_name, database)
         collection.targets.extend(extra.targets)
@@ -827,6 +938,37 @@ def collect_tests(
             raise collection.errors[0]
         where = ", ".join(paths) or os.fspath(rootdir or os.getcwd())
         raise NoTestsCollected(where, collection.counts, detail=_pytest_summary(collection))
+    return collection
+
+
+def _as_args(pytest_args: Iterable[str]) -> list[str]:
+    if isinstance(pytest_args, str):
+        raise TypeError(
+            "paths and pytest_args must be lists (e.g. ['tests'], ['-k', 'foo']), not one string"
+        )
+    return [str(a) for a in pytest_args]
+
+
+def list_tests(
+    paths: Iterable[str | os.PathLike[str]] = (),
+    pytest_args: Iterable[str] = (),
+    *,
+    rootdir: str | os.PathLike[str] | None = None,
+) -> Collection:
+    """What :func:`collect_tests` would fuzz in ``paths``, already closed: for listing
+    tests (node ids and database keys) and the database, not for running them.
+
+    Never raises because nothing is fuzzable or a test file fails to import (the
+    collection is then empty, or lists the error); raises
+    :class:`~hypofuzz_nb.errors.NoSuchPath`,
+    :class:`~hypofuzz_nb.errors.TestImportError` for a conftest.py,
+    :class:`~hypofuzz_nb.errors.PytestUsageError` and
+    :class:`~hypofuzz_nb.errors.DatabasePathIsFile` as :func:`collect_tests` does.
+    """
+    if isinstance(paths, str):
+        paths = [paths]
+    collection = _collect_fuzzable([os.fspath(p) for p in paths], _as_args(pytest_args), rootdir)
+    collection.close()
     return collection
 
 
