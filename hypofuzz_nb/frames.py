@@ -177,8 +177,11 @@ def load(
     ``database`` is an ``ExampleDatabase`` or the path of a directory database.
     With ``None``, the database is the one in effect after pytest collection in
     ``paths`` (default: the current directory), i.e. the loaded settings
-    profile's database. Tests are discovered from ``hypofuzz.test_keys`` and the
-    nodeids inside reports; no keys are derived.
+    profile's database, and every test the fuzzer would fuzz there is listed,
+    with status ``waiting`` and zero counts until it has reports (its key and
+    node id come from collection, with the rules of ``hypofuzz-nb fuzz``). Other
+    tests are discovered from ``hypofuzz.test_keys`` and the nodeids inside
+    reports; no keys are derived.
 
     Never raises on garbage values (they are skipped, counted in ``skipped`` and
     warned about once); raises :class:`~hypofuzz_nb.store.DatabaseUnreachable`
@@ -186,16 +189,19 @@ def load(
     :class:`~hypofuzz_nb.store.DatabasePathError` for a path that is not a
     database directory.
     """
+    collected: dict[bytes, str] = {}
     if database is None:
-        from hypofuzz_nb.collect import database_in_effect
+        from hypofuzz_nb.collect import list_tests
 
-        database = database_in_effect(tuple(paths) if paths else (".",))
+        listing = list_tests(tuple(paths) if paths else (".",))
+        database = listing.database
         if database is None:
             return _empty_data(None)
+        collected = {t.database_key: t.nodeid for t in listing.targets}
     elif isinstance(database, (str, os.PathLike)):
         database = open_database(database)
     store = Store(database, read_only=True)
-    data = _load_from_store(store)
+    data = _load_from_store(store, collected)
     if data.skipped:
         total = sum(data.skipped.values())
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(data.skipped.items()))
@@ -220,9 +226,15 @@ def _empty_data(database: Any) -> FuzzData:
     )
 
 
-def _load_from_store(store: Store) -> FuzzData:
+def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) -> FuzzData:
+    """``collected`` maps the keys of collected tests to their node ids: listed even
+    when the database knows nothing of them yet (never started: "waiting")."""
+    collected = collected or {}
     all_keys = store.list_keys()
     keys = store.test_keys()
+    if collected:
+        known = set(keys)
+        keys = [*keys, *(key for key in collected if key not in known)]
     if all_keys is not None:
         # tests whose key never made it into hypofuzz.test_keys still have reports
         suffix = b".hypofuzz.reports"
@@ -294,7 +306,7 @@ def _load_from_store(store: Store) -> FuzzData:
         summary = per_test.get(key)
         failures = store.failures(key, all_keys=all_keys)
         fatal = store.fatal_failure(key)
-        nodeid = summary["nodeid"] if summary else None
+        nodeid = summary["nodeid"] if summary else collected.get(key)
         if nodeid is None:
             nodeid = _nodeid_from_records(store, key, failures, fatal)
         for failure in failures:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import time
 import warnings
@@ -12,6 +13,7 @@ import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
 
 import hypofuzz_nb
+from hypofuzz_nb.collect import collect_tests
 from hypofuzz_nb.frames import SCHEMAS, FuzzData, SkippedValuesWarning, load
 from hypofuzz_nb.records import (
     TEST_KEYS_KEY,
@@ -31,6 +33,7 @@ KEY_B = b"B" * 48
 
 # Written by HypoFuzz itself; tests/fixtures/README.md says how.
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hypofuzz-25.11-db.tar.gz"
+FIXTURE_PROJECTS = Path(__file__).resolve().parent / "fixture_projects"
 
 
 def assert_schemas(data: FuzzData) -> None:
@@ -307,15 +310,57 @@ def test_load_without_database_uses_the_profile_database(tmp_path, monkeypatch):
         "from hypothesis import given, strategies as st\n"
         "@given(st.integers())\ndef test_x(x):\n    pass\n"
     )
+    with collect_tests(rootdir=project) as collection:
+        (key,) = [t.database_key for t in collection.targets]
     store = Store(DirectoryBasedExampleDatabase(db_dir))
-    store.register_test(KEY_A)
+    store.register_test(key)
     store.save_report(
-        KEY_A, report(KEY_A, "w" * 32, inputs=7, ts=1_790_000_000.0, nodeid="test_x.py::test_x")
+        key, report(key, "w" * 32, inputs=7, ts=1_790_000_000.0, nodeid="test_x.py::test_x")
     )
     monkeypatch.chdir(project)
     data = load(paths=[str(project)])
     assert list(data.tests.nodeid) == ["test_x.py::test_x"]
     assert list(data.tests.inputs) == [7]
+
+
+def test_load_with_paths_lists_every_collected_test_started_or_not(tmp_path, monkeypatch):
+    # A project whose ini addopts deselect its property tests: load() lists what the
+    # fuzzer would fuzz there, the never-started ones as "waiting", under their keys.
+    project = tmp_path / "not_property"
+    shutil.copytree(FIXTURE_PROJECTS / "not_property", project)
+    with collect_tests(rootdir=project) as collection:
+        keys = {t.nodeid: t.database_key for t in collection.targets}
+    assert set(keys) == {
+        "tests/test_sorting.py::test_sorted_is_ordered",
+        "tests/test_sorting.py::test_sorted_keeps_length",
+    }
+    started = "tests/test_sorting.py::test_sorted_is_ordered"
+    store = Store(DirectoryBasedExampleDatabase(project / ".hypothesis-db"))
+    store.register_test(keys[started])
+    store.save_report(
+        keys[started],
+        report(keys[started], "w" * 32, inputs=40, behaviors=3, ts=time.time(), nodeid=started),
+    )
+    # Something fuzzed before under a key no collected test has any more: still listed.
+    store.register_test(KEY_B)
+    store.save_report(KEY_B, report(KEY_B, "w" * 32, inputs=5, ts=1_790_000_000.0))
+    monkeypatch.chdir(project)
+    data = load(paths=["tests"])
+    assert_schemas(data)
+    tests = data.tests.set_index("nodeid")
+    assert set(tests.index) == {*keys, "t.py::test_a"}
+    never = "tests/test_sorting.py::test_sorted_keeps_length"
+    waiting = tests.loc[never]
+    assert waiting.status == "waiting"
+    assert waiting.database_key == key_to_base64(keys[never])
+    assert [waiting.inputs, waiting.behaviors, waiting.n_workers, waiting.n_failures] == [0] * 4
+    assert pd.isna(waiting.last_update)
+    running = tests.loc[started]
+    assert running.status == "running"
+    assert (running.inputs, running.behaviors) == (40, 3)
+    assert running.database_key == key_to_base64(keys[started])
+    # With a database given, tests come from the database only, as before.
+    assert set(load(project / ".hypothesis-db").tests.nodeid) == {started, "t.py::test_a"}
 
 
 def test_many_tests_with_garbage_load_the_same_as_few(tmp_path):
