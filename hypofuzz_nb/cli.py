@@ -380,6 +380,8 @@ def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
         f"{status.inputs:,} inputs, {status.failures} failing ==",
         file=out,
     )
+    for collection_note in getattr(session, "collection_notes", ()):
+        print(f"Note: {collection_note}.", file=out)
     note = _database_note(status)
     if note:
         print(

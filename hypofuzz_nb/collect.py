@@ -848,10 +848,10 @@ def _ini_selection(state: _PytestSession, pytest_args: Sequence[str]) -> list[tu
     ]
 
 
-def _display_path(path: Any) -> str:
+def _display_path(path: Any, start: str) -> str:
     text = os.fspath(path)
     with contextlib.suppress(ValueError):
-        relative = os.path.relpath(text)
+        relative = os.path.relpath(text, start)
         if not relative.startswith(os.pardir):
             return relative
     return text
@@ -875,7 +875,7 @@ def _collect_fuzzable(
     dropped = _ini_selection(state, pytest_args)
     if not dropped:
         return collection
-    inipath = _display_path(state.config.inipath)
+    inipath = _display_path(state.config.inipath, state.cwd)
     override = [word for flag, _expr in dropped for word in (flag, "")]
     retry_state, retry_recorder, retry_database = _collect(
         paths, [*pytest_args, *override], rootdir

@@ -203,6 +203,8 @@ class HypofuzzMagics(Magics):
             )
             if _state.session.error is not None:
                 raise _state.session.error
+            for note in _state.session.collection_notes:
+                print(f"hypofuzz: {note}.")
         except HypofuzzNbError as err:
             # One readable message naming the thing to fix, never our traceback.
             raise UsageError(str(err)) from None

@@ -561,12 +561,14 @@ class FuzzSession:
     All methods are safe to call from any thread. :attr:`database` is the database
     the session writes to; :attr:`collection_errors` are the files that could not be
     imported (their tests are not fuzzed, the others are); :attr:`not_fuzzable` are
-    the Hypothesis tests left out, each with its reason.
+    the Hypothesis tests left out, each with its reason; :attr:`collection_notes` say
+    what collection changed in the project's pytest configuration for fuzzing.
     """
 
     database: Any = None
     collection_errors: Sequence[Any] = ()
     not_fuzzable: Sequence[Any] = ()
+    collection_notes: Sequence[str] = ()
 
     def __init__(self, *, workers: int, max_time: float | None) -> None:
         self.workers = workers
@@ -1269,6 +1271,7 @@ def fuzz(
         collected_db = getattr(targets, "database", None)
         collection_errors = list(getattr(targets, "errors", ()) or ())
         not_fuzzable = list(getattr(targets, "not_fuzzable", ()) or ())
+        notes = list(getattr(targets, "notes", ()) or ())
         close = None  # the caller owns the collection
     else:
         from hypofuzz_nb.collect import collect_tests
@@ -1279,6 +1282,7 @@ def fuzz(
         collected_db = collection.database
         collection_errors = list(collection.errors)
         not_fuzzable = list(collection.not_fuzzable)
+        notes = list(collection.notes)
         close = collection.close
     if not target_list:
         if close is not None:
@@ -1306,6 +1310,7 @@ def fuzz(
         session.database = effective_db
         session.collection_errors = collection_errors
         session.not_fuzzable = not_fuzzable
+        session.collection_notes = notes
         return session
     # The worker processes collect for themselves; this collection only checked
     # that there is something to fuzz and found the database.
@@ -1343,6 +1348,7 @@ def fuzz(
     session.database = effective_db
     session.collection_errors = collection_errors
     session.not_fuzzable = not_fuzzable
+    session.collection_notes = notes
     return session
 
 

@@ -8,6 +8,7 @@ key Hypothesis saved the failure under.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,7 @@ from hypofuzz_nb.collect import (
     collect_namespace,
     collect_tests,
     database_in_effect,
+    list_tests,
 )
 from hypofuzz_nb.errors import (
     DatabasePathIsFile,
@@ -345,6 +347,8 @@ def test_not_fuzzable_reasons_and_filter_counts(tmp_path):
         assert details["test_reasons.py::test_skip"] == "not today"
         assert "not_a_module_that_exists_anywhere" in details["test_broken.py"]
         assert collection.counts["deselected by -k/-m"] == 1  # ini addopts -m
+        # The ini's -m leaves Hypothesis tests to fuzz, so it holds and nothing is said.
+        assert collection.notes == []
         assert collection.counts[NOT_HYPOTHESIS] == 1
         assert collection.counts[SKIP] == 1
         assert len(collection.errors) == 1
@@ -865,3 +869,178 @@ def test_a_project_that_turns_warnings_into_errors_still_collects(tmp_path):
     )
     with collect_tests(["collect_warn_pkg"], rootdir=project) as collection:
         assert [t.nodeid for t in collection.targets] == ["collect_warn_pkg/test_w.py::test_int"]
+
+
+# -- ini -m/-k that deselect every Hypothesis test; run-level plugins ----------------------
+
+FIXTURE_PROJECTS = Path(__file__).resolve().parent / "fixture_projects"
+CODEC_TESTS = {"tests/test_codec.py::test_roundtrip", "tests/test_codec.py::test_decode_or_error"}
+SORTING_TESTS = {
+    "tests/test_sorting.py::test_sorted_is_ordered",
+    "tests/test_sorting.py::test_sorted_keeps_length",
+}
+
+
+def fixture_project(name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURE_PROJECTS / name, tmp_path / name))
+
+
+@pytest.fixture
+def no_env_addopts(monkeypatch):
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "dropped"),
+    [
+        ("not_hypothesis", CODEC_TESTS, "dropped -m 'not hypothesis' of the addopts in pytest.ini"),
+        (
+            "not_property",
+            SORTING_TESTS,
+            "dropped -m 'not property' of the addopts in pyproject.toml",
+        ),
+    ],
+)
+def test_ini_m_deselecting_every_hypothesis_test_is_dropped_and_said(
+    tmp_path, no_env_addopts, name, expected, dropped
+):
+    project = fixture_project(name, tmp_path)
+    # What plain pytest does with the ini: no Hypothesis test runs.
+    plain = run_pytest(project)
+    assert plain.returncode == 0 and "1 passed, 2 deselected" in plain.stdout, plain.stdout
+    with collect_tests(rootdir=project) as collection:
+        assert {t.nodeid for t in collection.targets} == expected
+        assert collection.notes[0].startswith(dropped), collection.notes
+        assert collection.counts["deselected by -k/-m"] == 0
+        assert collection.counts[NOT_HYPOTHESIS] == 1
+    # The same for listing (load(paths=...) uses it), which never raises.
+    listing = list_tests(["tests"], rootdir=project)
+    assert {t.nodeid for t in listing.targets} == expected
+    assert listing.notes == collection.notes
+
+
+@pytest.mark.parametrize(
+    ("filename", "text"),
+    [
+        ("pytest.ini", '[pytest]\naddopts = -k "not roundtrip and not decode"\n'),
+        (
+            "pyproject.toml",
+            "[tool.pytest.ini_options]\naddopts = \"-k 'not roundtrip and not decode'\"\n",
+        ),
+        ("tox.ini", '[pytest]\naddopts = -k "not roundtrip and not decode"\n'),
+        ("setup.cfg", '[tool:pytest]\naddopts = -k "not roundtrip and not decode"\n'),
+    ],
+)
+def test_ini_k_is_dropped_from_every_kind_of_ini_file(tmp_path, no_env_addopts, filename, text):
+    project = fixture_project("not_hypothesis", tmp_path)
+    (project / "pytest.ini").unlink()
+    (project / filename).write_text(text)
+    with collect_tests(rootdir=project) as collection:
+        assert {t.nodeid for t in collection.targets} == CODEC_TESTS
+        assert collection.notes == [
+            f"dropped -k 'not roundtrip and not decode' of the addopts in {filename}: it "
+            "deselected every Hypothesis test, and fuzzing is for exactly those (an "
+            "explicit -m/-k applies)"
+        ]
+
+
+def test_explicit_m_and_k_always_apply(tmp_path, no_env_addopts, monkeypatch):
+    project = fixture_project("not_hypothesis", tmp_path)
+    # The user's -k applies; only the ini's -m is dropped.
+    with collect_tests(["tests"], ["-k", "roundtrip"], rootdir=project) as collection:
+        assert [t.nodeid for t in collection.targets] == ["tests/test_codec.py::test_roundtrip"]
+        assert len(collection.notes) == 1 and "-m 'not hypothesis'" in collection.notes[0]
+    # The user's own -m replaces the ini's: nothing to drop, nothing said.
+    with collect_tests(["tests"], ["-m", "hypothesis"], rootdir=project) as collection:
+        assert {t.nodeid for t in collection.targets} == CODEC_TESTS
+        assert collection.notes == []
+    # The user asking for what the ini says is the user's choice: nothing to fuzz.
+    with pytest.raises(NoTestsCollected) as raised:
+        collect_tests(["tests"], ["-m", "not hypothesis"], rootdir=project)
+    assert "deselected by -k/-m: 2" in str(raised.value)
+    # PYTEST_ADDOPTS is the user's too.
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-m 'not hypothesis'")
+    with pytest.raises(NoTestsCollected):
+        collect_tests(["tests"], rootdir=project)
+    assert list_tests(["tests"], rootdir=project).targets == []
+
+
+def test_ini_m_is_kept_when_dropping_it_finds_nothing_either(tmp_path, no_env_addopts):
+    project = write(
+        tmp_path / "proj",
+        {
+            "pytest.ini": '[pytest]\naddopts = -m "not hypothesis"\n',
+            "test_plain.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+        },
+    )
+    with pytest.raises(NoTestsCollected) as raised:
+        collect_tests(rootdir=project, pytest_args=["-k", "test_a"])
+    assert "not Hypothesis tests: 1" in str(raised.value)
+    assert list_tests(rootdir=project).targets == []
+
+
+def test_run_level_plugins_are_switched_off_and_tests_keep_what_they_need(
+    tmp_path, no_env_addopts, monkeypatch
+):
+    import coverage
+
+    project = fixture_project("run_level_plugins", tmp_path)
+    log = tmp_path / "run-level.log"
+    monkeypatch.setenv("RUN_LEVEL_LOG", str(log))
+    assert coverage.Coverage.current() is None
+    with collect_tests(rootdir=project) as collection:
+        # --strict-markers: pytest-cov's no_cover marker is still registered.
+        by_id = {t.nodeid: t for t in collection.targets}
+        assert set(by_id) == {
+            "tests/test_clamp.py::test_clamp_in_range",
+            "tests/test_clamp.py::test_clamp_identity",
+        }
+        assert collection.notes == [
+            "switched off for fuzzing: pytest-cov's --cov (coverage.py would trace every input)",
+            "switched off for fuzzing: pytest-xdist's -n 2 (the fuzzer runs its own workers: "
+            "use its -n)",
+        ]
+        target = by_id["tests/test_clamp.py::test_clamp_in_range"]
+        with target.fixtures() as kwargs:
+            assert kwargs["worker_id"] == "master"  # xdist's fixture is still there
+            target.test(**kwargs)
+    assert set(log.read_text().splitlines()) == {"coverage=False worker_id=master"}
+    assert not list(project.glob(".coverage*"))
+
+
+def hypofuzz_nb_cli(project: Path, *args: str, env: dict[str, str] | None = None):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HYPOTHESIS_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "hypofuzz_nb", "fuzz", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, **(env or {})},
+        check=False,
+    )
+
+
+def test_the_command_fuzzes_a_project_whose_ini_deselects_its_property_tests(tmp_path):
+    project = fixture_project("not_hypothesis", tmp_path)
+    # Two worker processes: each collects with the same rule.
+    result = hypofuzz_nb_cli(project, "tests", "-n", "2", "--max-time", "6")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 test(s)" in result.stdout
+    assert (
+        "Note: dropped -m 'not hypothesis' of the addopts in pytest.ini: it deselected every "
+        "Hypothesis test" in result.stdout
+    )
+
+
+def test_the_command_fuzzes_without_coverage_or_xdist_from_addopts(tmp_path):
+    project = fixture_project("run_level_plugins", tmp_path)
+    log = tmp_path / "run-level.log"
+    result = hypofuzz_nb_cli(project, "--max-time", "4", env={"RUN_LEVEL_LOG": str(log)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Note: switched off for fuzzing: pytest-cov's --cov" in result.stdout
+    assert "Note: switched off for fuzzing: pytest-xdist's -n 2" in result.stdout
+    lines = log.read_text().splitlines()
+    assert len(lines) > 10  # the test body ran, many times, in the fuzzer's process
+    assert set(lines) == {"coverage=False worker_id=master"}
+    assert not list(project.glob(".coverage*"))

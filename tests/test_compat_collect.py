@@ -235,3 +235,95 @@ def test_pinned_instance_survives_unittest_teardown(session):
     assert unit.instance is first
     assert unit.obj.__self__ is first
     _compat.collection_teardown_item(unit, keep_parents=False)
+
+
+def test_selection_given_by_parses_m_and_k_like_pytest(tmp_path, monkeypatch):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    monkeypatch.chdir(tmp_path)
+    config = _compat.collection_prepare_config(["-p", "no:cacheprovider"], [])
+    try:
+        given_by = _compat.collection_selection_given_by
+        assert given_by(config, ["-m", "not slow", "-knot fast"]) == ("not slow", "not fast")
+        assert given_by(config, ["-k=a and b", "--unknown-plugin-option=1"]) == ("", "a and b")
+        assert given_by(config, ["-x", "tests"]) == ("", "")
+        # The last one wins, as for pytest itself.
+        assert given_by(config, ["-m", "a", "-m", "b"]) == ("b", "")
+    finally:
+        _compat.collection_unconfigure(config)
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+RUN_LEVEL_PROJECT = {
+    "pytest.ini": """
+        [pytest]
+        addopts = --cov=pkg -n 2 --dist loadscope --strict-markers
+    """,
+    "pkg/__init__.py": "X = 1\n",
+    "test_run_level.py": """
+        import pytest
+
+        @pytest.mark.no_cover
+        def test_marked(worker_id):
+            pass
+    """,
+}
+
+_COVERAGE_PROBE = """
+import sys
+import coverage
+from hypofuzz_nb import _compat
+
+plugins = []
+if sys.argv[1] == "guard":
+    import pytest
+
+    class Guard:
+        switched = None
+
+        @pytest.hookimpl(wrapper=True)
+        def pytest_load_initial_conftests(self, early_config, parser, args):
+            Guard.switched = _compat.collection_switch_off_run_level_plugins(early_config, args)
+            return (yield)
+
+    plugins.append(Guard())
+config = _compat.collection_prepare_config(["-p", "no:cacheprovider"], plugins)
+_compat.collection_configure(config)
+print("switched:", plugins[0].switched if plugins else None)
+print("measuring:", coverage.Coverage.current() is not None)
+print("options:", config.option.no_cov, config.option.numprocesses, config.option.dist)
+print("no_cover registered:", any(m.startswith("no_cover") for m in config.getini("markers")))
+_compat.collection_unconfigure(config)
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_switch_off_run_level_plugins_keeps_coverage_from_starting(tmp_path, guarded):
+    # In a subprocess: unguarded, pytest-cov starts coverage.py in it.
+    import subprocess
+
+    project = _write(tmp_path, RUN_LEVEL_PROJECT)
+    result = subprocess.run(
+        [sys.executable, "-c", _COVERAGE_PROBE, "guard" if guarded else "plain"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "no_cover registered: True" in out
+    if guarded:
+        assert "measuring: False" in out
+        assert "options: True 0 no" in out
+        assert "pytest-cov's --cov" in out and "pytest-xdist's -n 2" in out
+    else:
+        assert "measuring: True" in out
+        assert "options: False 2 loadscope" in out

@@ -22,7 +22,7 @@ def _coverage_measuring():
 
 
 @given(st.integers(), st.integers(), st.integers())
-def test_clamp_in_range(x, lo, hi, worker_id):
+def test_clamp_in_range(worker_id, x, lo, hi):
     # worker_id is pytest-xdist's fixture ("master" outside its workers).
     _record(f"coverage={_coverage_measuring()} worker_id={worker_id}")
     if lo <= hi:
