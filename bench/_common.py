@@ -78,8 +78,9 @@ def summarize(
         raise ValueError("summarize() needs at least one value")
     ordered = sorted(values)
     median = statistics.median(ordered)
+    shown_unit = "" if math.isinf(median) else unit
     return (
-        f"median {_fmt(median, fmt, miss)}{unit} "
+        f"median {_fmt(median, fmt, miss)}{shown_unit} "
         f"(min-max {_fmt(ordered[0], fmt, miss)}-{_fmt(ordered[-1], fmt, miss)}, "
         f"n={len(ordered)})"
     )
