@@ -36,6 +36,8 @@ LINE_EVERY_S = 5.0
 REDRAW_EVERY_S = 0.5
 #: At most this many tests are listed in the live display.
 MAX_ROWS = 15
+#: Under the headline of the live display: what the per-test rates are per.
+RATE_NOTE = "  (a test's inputs/s counts only the time it was being fuzzed: tests take turns)"
 
 
 def _positive_float(text: str) -> float:
@@ -58,12 +60,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _version_text() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from hypofuzz_nb import __version__
+
+    try:
+        hypothesis = version("hypothesis")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of this package
+        hypothesis = "not installed"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"hypofuzz-nb {__version__} (Hypothesis {hypothesis}, Python {python})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hypofuzz-nb",
         description="Coverage-guided fuzzing of Hypothesis tests, with a Jupyter dashboard.",
         epilog="Run `hypofuzz-nb fuzz --help` for the options of the fuzz command.",
     )
+    parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fuzz = sub.add_parser(
         "fuzz",
@@ -181,8 +197,12 @@ def _dashboard_only(args: argparse.Namespace, pytest_args: list[str], out: TextI
         print(f"hypofuzz-nb: warning: {w.message}", file=sys.stderr)
     tests = data.tests
     print(f"Database: {data.database!r}", file=out)
-    if tests.empty:
-        print("It holds no fuzzing results yet: run `hypofuzz-nb fuzz` first.", file=out)
+    # load(paths=...) lists collected tests that were never fuzzed as "waiting".
+    if tests.empty or (tests["status"] == "waiting").all():
+        collected = f" for the {len(tests)} test(s) collected here" if len(tests) else ""
+        print(
+            f"It holds no fuzzing results yet{collected}: run `hypofuzz-nb fuzz` first.", file=out
+        )
         return EXIT_OK
     print(f"{len(tests)} test(s) in the database:", file=out)
     print(
@@ -195,12 +215,23 @@ def _dashboard_only(args: argparse.Namespace, pytest_args: list[str], out: TextI
             f"{int(row.n_failures):>8}  {row.nodeid}",
             file=out,
         )
+    print(_activity_line(tests), file=out)
     failing = tests[tests["status"].isin(["failed", "fatal"])]
     _print_failures(data.failures, set(failing["nodeid"]), out)
     if len(failing):
         print(f"\n{len(failing)} test(s) failing. Run `pytest` to replay the failures.", file=out)
         return EXIT_FAILURES
     return EXIT_OK
+
+
+def _activity_line(tests: Any) -> str:
+    """Whether any worker is fuzzing these tests now, and when the last report came."""
+    running = int((tests["status"] == "running").sum())
+    if running:
+        return f"{running} test(s) being fuzzed now."
+    last = tests["last_update"].max()
+    when = "" if _isna(last) else f" (latest report {last.tz_convert(None):%Y-%m-%d %H:%M:%S} UTC)"
+    return f"No worker is fuzzing these tests now{when}."
 
 
 def _print_failures(failures: Any, nodeids: set[str], out: TextIO) -> None:
@@ -261,19 +292,21 @@ class _Progress:
         behaviors = sum(t.behaviors for t in status.tests)
         return (
             f"[{status.elapsed_s:6.1f}s] {n} test(s), {finished} finished, "
-            f"{status.inputs:,} inputs, {status.inputs_per_s:,.0f} inputs/s, "
+            # Inputs per second of wall time: the sum of the tests' own rates would
+            # count every test as if it had the worker to itself.
+            f"{status.inputs:,} inputs, {status.inputs_per_s:,.0f} inputs/s overall, "
             f"{behaviors:,} behaviors, {status.failures} failing"
             + (f", {status.restarts} worker restart(s)" if status.restarts else "")
             + _database_note(status, prefix=", ")
         )
 
     def _table(self, status: Any) -> list[str]:
-        lines = [self._headline(status)]
+        lines = [self._headline(status), RATE_NOTE]
         rows = sorted(status.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
         for t in rows[:MAX_ROWS]:
             state = "FAILED" if (t.n_failures or t.fatal) else ("done" if t.finished else t.phase)
             lines.append(
-                f"  {state:<8} {t.inputs:>10,} inputs {t.inputs_per_s:>8,.0f}/s "
+                f"  {state:<8} {t.inputs:>10,} inputs {t.inputs_per_s:>8,.0f}/s own time "
                 f"{t.behaviors:>6,} behaviors  {t.nodeid}"
             )
         if len(rows) > MAX_ROWS:
@@ -377,7 +410,7 @@ def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
     why = "interrupted" if interrupted else "stopped"
     print(
         f"\n== hypofuzz-nb: {why} after {status.elapsed_s:.1f} s: {len(status.tests)} test(s), "
-        f"{status.inputs:,} inputs, {status.failures} failing ==",
+        f"{status.inputs:,} inputs ({status.inputs_per_s:,.0f}/s), {status.failures} failing ==",
         file=out,
     )
     for collection_note in getattr(session, "collection_notes", ()):

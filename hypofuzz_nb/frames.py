@@ -296,7 +296,7 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
         cols["worker"] += map(sys.intern, columns["worker_uuid"])
         cols["phase"] += map(sys.intern, columns["phase"])
         cols["since"] += columns["since_new_behavior"]
-    reports, per_test = _merge_reports(cols, keys)
+    reports, per_test = _merge_reports(cols, keys, stopped=frozenset(store.stopped_workers()))
 
     test_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["tests"]}
     fail_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["failures"]}
@@ -325,7 +325,8 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
             status = "fixed"
         elif summary is None:
             status = "waiting"
-        elif now - summary["last"] <= RUNNING_WITHIN_S:
+        elif now - summary["last_live"] <= RUNNING_WITHIN_S:
+            # Recent reports of workers that said they stopped do not count.
             status = "running"
         else:
             status = "idle"
@@ -394,9 +395,12 @@ def _numeric_arrays(columns: dict[str, list[Any]]) -> dict[str, np.ndarray] | No
 
 
 def _merge_reports(
-    cols: dict[str, list[Any]], key_uniques: list[bytes]
+    cols: dict[str, list[Any]], key_uniques: list[bytes], *, stopped: frozenset[str] = frozenset()
 ) -> tuple[pd.DataFrame, dict[bytes, dict[str, Any]]]:
     """Merge every worker's cumulative reports into one monotonic series per test.
+
+    Each test's summary also has ``last_live``: the time of its latest report from a
+    worker not in ``stopped`` (NaN if there is none).
 
     Within a test, reports are ordered by timestamp; each worker's counters are
     made monotonic (running max), and the series value is the sum over workers
@@ -456,6 +460,8 @@ def _merge_reports(
     last = np.flatnonzero(np.r_[key_codes[1:] != key_codes[:-1], True])
     since = np.asarray(cols["since"], dtype=object)[order]
     pairs_per_key = pd.Series(worker_codes).groupby(keys).nunique()
+    live = ~np.isin(np.asarray(worker_uniques, dtype=object), list(stopped))[worker_codes]
+    last_live = pd.Series(np.where(live, timestamp, np.nan)).groupby(keys).max()
     per_test = {}
     for i in last:
         code = key_codes[i]
@@ -468,6 +474,7 @@ def _merge_reports(
             "since": since[i] if since[i] is None or _INT64_MIN <= since[i] <= _INT64_MAX else None,
             "last": float(timestamp[i]),
             "n_workers": int(pairs_per_key[code]),
+            "last_live": float(last_live[code]),
         }
     return frame, per_test
 

@@ -330,19 +330,6 @@ class _StatusView:
         self.status = status
         self.final = final
 
-    def _rows(self) -> list[tuple[str, str]]:
-        if self.status is None:
-            return []
-        return [
-            (
-                test.nodeid,
-                f"{test.inputs:,} inputs, {test.behaviors} behaviours, "
-                f"{test.inputs_per_s:,.0f}/s, {test.n_failures} failures"
-                + (" (finished)" if test.finished else ""),
-            )
-            for test in self.status.tests
-        ]
-
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.__repr__())
 
@@ -350,26 +337,22 @@ class _StatusView:
         if self.status is None:
             return "hypofuzz: starting..."
         head = "hypofuzz: done" if self.final else "hypofuzz: fuzzing"
-        return "\n".join([head] + [f"  {nodeid}: {text}" for nodeid, text in self._rows()])
+        return f"{head}\n{self.status}"
 
     def _repr_html_(self) -> str:
-        import html
-
         if self.status is None:
             return "<p>hypofuzz: starting...</p>"
         head = "done" if self.final else "fuzzing"
-        rows = "".join(
-            f"<tr><td><code>{html.escape(nodeid)}</code></td><td>{html.escape(text)}</td></tr>"
-            for nodeid, text in self._rows()
-        )
-        return f"<p><b>hypofuzz: {head}</b></p><table>{rows}</table>"
+        return f"<p><b>hypofuzz: {head}</b></p>{self.status._repr_html_()}"
 
 
 def _summary_line(status: Any) -> str:
     tests = status.tests
-    inputs = sum(test.inputs for test in tests)
     failures = sum(test.n_failures for test in tests)
-    return f"{len(tests)} tests, {inputs:,} inputs, {failures} failures"
+    return (
+        f"{len(tests)} tests, {status.inputs:,} inputs in {status.elapsed_s:,.1f} s "
+        f"({status.inputs_per_s:,.0f}/s), {failures} failures"
+    )
 
 
 def _database_for(paths: list[str], pytest_args: list[str]) -> Any:

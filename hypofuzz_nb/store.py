@@ -68,6 +68,7 @@ from hypofuzz_nb.records import (
 )
 
 __all__ = [
+    "STOPPED_WORKERS_KEY",
     "DatabasePathError",
     "DatabasePathIsAFile",
     "DatabaseUnreachable",
@@ -82,6 +83,16 @@ T = TypeVar("T")
 
 #: Length of a test key: Hypothesis' ``function_digest`` is a sha384 digest.
 TEST_KEY_LENGTH = 48
+
+#: Our own global key: one value per worker that stopped cleanly, JSON
+#: ``{"worker_uuid": str, "stopped_at": float}``. A reader shows a test whose recent
+#: reports all come from stopped workers as idle rather than running. Not a field of
+#: HypoFuzz's records: HypoFuzz rebuilds those with ``Cls(**json)`` and drops any
+#: with a field it does not know.
+STOPPED_WORKERS_KEY = b"hypofuzz_nb.stopped_workers"
+#: A stop mark older than this is deleted when another worker stops: by then its
+#: worker's reports are long past the time within which a test counts as running.
+STOPPED_MARK_KEEP_S = 24 * 3600.0
 
 # Retries for transient database errors (a Redis failover, a busy network disk):
 # three attempts, sleeping 0.05 s then 0.2 s, bounded well under a second.
@@ -363,6 +374,24 @@ class Store:
                 self._delete(key, old)
         self._save(key, new)
 
+    def mark_worker_stopped(self, worker_uuid: str, *, now: float | None = None) -> None:
+        """Record that ``worker_uuid`` has stopped fuzzing: its reports are its last.
+
+        Nothing has to clear the mark when fuzzing starts again, since every worker
+        has a uuid of its own: a later session's reports come from new uuids and make
+        the tests running again. Marks older than ``STOPPED_MARK_KEEP_S`` are
+        deleted here, so the key stays small; values we cannot read are left alone.
+        """
+        now = time.time() if now is None else now
+        self._save(
+            STOPPED_WORKERS_KEY,
+            json.dumps({"worker_uuid": worker_uuid, "stopped_at": now}).encode("ascii"),
+        )
+        for value in self.fetch(STOPPED_WORKERS_KEY):
+            mark = _stop_mark(value)
+            if mark is not None and mark[1] < now - STOPPED_MARK_KEEP_S:
+                self._delete(STOPPED_WORKERS_KEY, value)
+
     def save_report(self, key: bytes, report: Report) -> None:
         self._save(reports_key(key), report.to_bytes())
 
@@ -475,6 +504,17 @@ class Store:
             else:
                 self.skipped["worker_uuid"] += 1
         return sorted(uuids)
+
+    def stopped_workers(self) -> dict[str, float]:
+        """Workers that stopped cleanly: uuid -> when (``time.time()``) it stopped."""
+        stopped: dict[str, float] = {}
+        for value in self.fetch(STOPPED_WORKERS_KEY):
+            mark = _stop_mark(value)
+            if mark is None:
+                self.skipped["stopped_worker"] += 1
+            else:
+                stopped[mark[0]] = max(mark[1], stopped.get(mark[0], mark[1]))
+        return stopped
 
     def worker_identities(self) -> list[WorkerIdentity]:
         """The identity of every listed worker that has a readable one."""
@@ -723,6 +763,19 @@ def _read_directories(directories: list[str]) -> Iterator[list[bytes]]:
         proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _stop_mark(value: bytes) -> tuple[str, float] | None:
+    """``(worker_uuid, stopped_at)`` of a value under STOPPED_WORKERS_KEY, or None."""
+    obj = _loads_or_none(value)
+    if type(obj) is not dict or obj.keys() != {"worker_uuid", "stopped_at"}:
+        return None
+    uuid, when = obj["worker_uuid"], obj["stopped_at"]
+    if type(uuid) is not str or not uuid or len(uuid) > 200 or not uuid.isprintable():
+        return None
+    if type(when) not in (int, float) or not -1e12 < when < 1e12:
+        return None
+    return uuid, float(when)
 
 
 def _loads_or_none(value: bytes) -> Any:

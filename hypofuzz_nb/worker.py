@@ -79,7 +79,14 @@ class WorkerError(HypofuzzNbError):
 
 @dataclass(frozen=True, slots=True)
 class TestStatus:
-    """Progress of one test in this session (summed over the workers that share it)."""
+    """Progress of one test in this session (summed over the workers that share it).
+
+    ``elapsed_s`` is the time this test itself was fuzzed, not the session's wall
+    time: tests take turns on a worker. ``inputs_per_s`` is per second of that own
+    fuzzing time (summed over the workers that share the test), so the rates of
+    time-shared tests add up to far more than the session runs: use
+    :attr:`SessionStatus.inputs_per_s` for the whole session.
+    """
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -152,7 +159,12 @@ class SessionStatus:
 
     @property
     def inputs_per_s(self) -> float:
-        return sum(t.inputs_per_s for t in self.tests if not t.finished)
+        """Inputs of every test per second of the session's wall time (``elapsed_s``).
+
+        Not the sum of the tests' own rates: those are per second of each test's own
+        fuzzing time, and tests that take turns would be counted many times over.
+        """
+        return self.inputs / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def as_frame(self) -> pandas.DataFrame:
         """One row per test, columns in the order of :class:`TestStatus` fields."""
@@ -160,6 +172,123 @@ class SessionStatus:
 
         rows = [dataclasses.astuple(t) for t in self.tests]
         return pandas.DataFrame(rows, columns=list(_COLUMNS))
+
+    def headline(self) -> str:
+        """One line: state, tests, inputs and the session's rate, failures, database."""
+        n = len(self.tests)
+        parts = [
+            f"hypofuzz_nb {'fuzzing' if self.running else 'stopped'} for {self.elapsed_s:,.1f} s",
+            f"{n} test{'s' if n != 1 else ''}",
+            f"{self.inputs:,} inputs ({self.inputs_per_s:,.0f}/s over the session)",
+            f"{self.failures} failing",
+            f"{self.workers} worker{'s' if self.workers != 1 else ''}",
+        ]
+        if self.restarts:
+            parts.append(f"{self.restarts} worker restart(s)")
+        if self.unreachable_since is not None:
+            clock = time.strftime("%H:%M:%S", time.localtime(self.unreachable_since))
+            parts.append(
+                f"database unreachable since {clock}, {self.pending_writes:,} writes buffered"
+            )
+        elif self.pending_writes:
+            parts.append(f"{self.pending_writes:,} writes buffered")
+        return ", ".join(parts)
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        """Failing tests first, then by nodeid; cells as displayed (see _STATUS_HEADERS)."""
+        ordered = sorted(self.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
+        return [
+            (
+                _test_state(t, running=self.running),
+                f"{t.inputs:,}",
+                f"{t.behaviors:,}",
+                f"{t.fingerprints:,}",
+                f"{t.inputs_per_s:,.0f}",
+                "" if t.since_new_behavior is None else f"{t.since_new_behavior:,}",
+                f"{t.n_failures:,}",
+                t.nodeid,
+            )
+            for t in ordered
+        ]
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        if self.error:
+            lines.append(f"error: {self.error}")
+        rows = self._rows()
+        if not rows:
+            lines.append("No tests yet.")
+            return "\n".join(lines)
+        table = [tuple(h for h, _ in _STATUS_HEADERS), *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(_STATUS_HEADERS) - 1)]
+        for row in table:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:], strict=True)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        lines.append(_RATE_NOTE)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cell = "padding:0 .6em;text-align:right;white-space:nowrap"
+        head = "".join(
+            f'<th style="{cell}" title="{html.escape(tip)}">{html.escape(h)}</th>'
+            for h, tip in _STATUS_HEADERS[:-1]
+        )
+        name = "text-align:left;font-family:monospace;word-break:break-all"
+        body = []
+        for row in self._rows():
+            cells = "".join(f'<td style="{cell}">{html.escape(c)}</td>' for c in row[:-1])
+            body.append(f'<tr><td style="{name}">{html.escape(row[-1])}</td>{cells}</tr>')
+        error = (
+            f'<pre style="color:#c62828;white-space:pre-wrap">{html.escape(self.error)}</pre>'
+            if self.error
+            else ""
+        )
+        return (
+            f'<div class="hypofuzz-nb-status"><p><b>{html.escape(self.headline())}</b></p>{error}'
+            '<div style="max-width:100%;overflow-x:auto">'
+            '<table style="border-collapse:collapse"><thead><tr>'
+            f'<th style="text-align:left">test</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
+            f"<p><small>{html.escape(_RATE_NOTE)}</small></p></div>"
+        )
+
+
+#: Columns of a SessionStatus table: (header, what it means).
+_STATUS_HEADERS = (
+    ("state", "phase of the test: generate, shrink, failed, finished, stopped ..."),
+    ("inputs", "inputs run in this session"),
+    ("behaviours", "distinct behaviours (branches, events, targets) seen"),
+    ("fingerprints", "distinct combinations of behaviours seen"),
+    ("inputs/s", "per second of the test's own fuzzing time"),
+    ("since new", "inputs since the last new behaviour"),
+    ("failures", "failing inputs found"),
+    ("test", "the test's pytest node id"),
+)
+
+_RATE_NOTE = (
+    "A test's inputs/s is per second of its own fuzzing time (tests take turns); "
+    "the session's rate is per second of wall time."
+)
+
+
+def _test_state(t: TestStatus, *, running: bool) -> str:
+    if t.fatal:
+        return "fatal"
+    if t.n_failures:
+        return "failed"
+    if t.finished:
+        return "finished"
+    if not running:
+        return "stopped"
+    return t.phase
 
 
 def merge_statuses(statuses: Iterable[TestStatus]) -> tuple[TestStatus, ...]:
@@ -315,6 +444,15 @@ def _database_state(database: Any) -> tuple[int, float | None]:
         return 0, None
 
 
+def _mark_stopped(database: Any, worker_uuid: str) -> None:
+    """Say in the database that this worker stopped, so readers stop showing its
+    tests as running (before its final writes are flushed, so it goes with them)."""
+    from hypofuzz_nb.store import Store
+
+    with contextlib.suppress(Exception):  # stopping must never fail because of this
+        Store(database).mark_worker_stopped(worker_uuid)
+
+
 #: Seconds a stopping worker waits for the database to take its buffered writes.
 EXIT_FLUSH_TIMEOUT_S = 5.0
 
@@ -407,6 +545,7 @@ class _FuzzLoop:
             self._run()
         finally:
             self._running = False
+            _mark_stopped(self.database, self.worker_uuid)
             self._flush_database()
             if self.on_exit is not None:
                 # Session-scoped fixture teardowns of the collection run here.

@@ -46,6 +46,18 @@ def test_sorting_twice(xs):
     assert sorted(sorted(xs)) == sorted(xs)
 """
 
+MORE = """
+from hypothesis import given, strategies as st
+
+@given(st.text())
+def test_text_round_trip(s):
+    assert s.encode("utf-8").decode("utf-8") == s
+
+@given(st.integers())
+def test_abs(x):
+    assert abs(x) >= 0
+"""
+
 FAILING = """
 from hypothesis import given, strategies as st
 
@@ -207,6 +219,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary(tmp_path):
     assert "interrupted after" in out
     assert "No failures found." in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert_nothing_listed_as_running(project)
 
 
 def test_sigterm_stops_worker_processes_cleanly_like_ctrl_c(tmp_path):
@@ -235,6 +248,7 @@ def test_sigterm_stops_worker_processes_cleanly_like_ctrl_c(tmp_path):
     assert "interrupted after" in out
     assert "No failures found." in out
     assert "Traceback" not in err, err
+    assert_nothing_listed_as_running(project)
 
 
 def test_worker_processes_from_the_command_line(tmp_path):
@@ -244,6 +258,114 @@ def test_worker_processes_from_the_command_line(tmp_path):
     )
     assert result.returncode == EXIT_FAILURES, result.stdout + result.stderr
     assert "FAILED test_fail.py::test_small" in result.stdout
+    rows = assert_nothing_listed_as_running(project)
+    assert rows == {
+        "test_fail.py::test_small": "failed",
+        "test_pass.py::test_sorting_twice": "idle",
+    }
+
+
+def assert_nothing_listed_as_running(project: Path) -> dict[str, str]:
+    """``--dashboard-only`` right after a run: every test it lists, and its status."""
+    report = hypofuzz_nb(project, "fuzz", "--dashboard-only")
+    assert report.returncode in (EXIT_OK, EXIT_FAILURES), report.stdout + report.stderr
+    lines = report.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["status"])
+    rows = {}
+    for line in lines[header + 1 :]:
+        if not line.startswith("  "):
+            break
+        status, *_, nodeid = line.split()
+        rows[nodeid] = status
+    assert rows, report.stdout
+    assert "running" not in rows.values(), report.stdout
+    assert "No worker is fuzzing these tests now" in report.stdout
+    return rows
+
+
+def test_dashboard_only_after_a_finished_run_lists_no_test_as_running(tmp_path):
+    project = make_project(tmp_path, {"test_pass.py": PASSING, "test_more.py": MORE})
+    result = hypofuzz_nb(project, "fuzz", "--max-time", "4")
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    rows = assert_nothing_listed_as_running(project)
+    assert set(rows) == {
+        "test_pass.py::test_sorting_twice",
+        "test_more.py::test_text_round_trip",
+        "test_more.py::test_abs",
+    }
+    # A test the scheduler had not reached yet within the time is "waiting".
+    assert "idle" in rows.values() and set(rows.values()) <= {"idle", "waiting"}
+
+
+def _progress_numbers(line: str) -> tuple[float, int, int]:
+    """(elapsed seconds, inputs, inputs/s) of a progress line or the summary line."""
+    import re
+
+    elapsed = re.search(r"\[\s*([\d.]+)s\]|after ([\d.]+) s", line)
+    inputs = re.search(r"([\d,]+) inputs", line)
+    rate = re.search(r"([\d,]+) inputs/s overall|inputs \(([\d,]+)/s\)", line)
+    assert elapsed and inputs and rate, line
+    return (
+        float(next(g for g in elapsed.groups() if g)),
+        int(inputs.group(1).replace(",", "")),
+        int(next(g for g in rate.groups() if g).replace(",", "")),
+    )
+
+
+def test_the_printed_rate_is_all_inputs_over_the_sessions_wall_time(tmp_path):
+    # Three tests take turns on one worker: the sum of their own rates would be
+    # about three times what the session runs.
+    project = make_project(tmp_path, {"test_pass.py": PASSING, "test_more.py": MORE})
+    result = hypofuzz_nb(project, "fuzz", "--max-time", "6")
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    lines = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("[") or line.startswith("== hypofuzz-nb")
+    ]
+    assert len(lines) >= 2, result.stdout
+    inputs_seen = 0
+    for line in lines:
+        elapsed, inputs, rate = _progress_numbers(line)
+        inputs_seen = max(inputs_seen, inputs)
+        if elapsed < 0.5:
+            continue
+        # Elapsed is printed to 0.1 s and the rate to a whole number.
+        assert inputs / (elapsed + 0.05) - 1 <= rate <= inputs / (elapsed - 0.05) + 1, line
+    assert inputs_seen > 0
+
+
+def test_the_session_rate_is_inputs_over_wall_time_not_a_sum_of_test_rates(tmp_path):
+    from hypofuzz_nb.worker import fuzz
+
+    project = make_project(tmp_path, {"test_pass.py": PASSING, "test_more.py": MORE})
+    session = fuzz([str(project)], max_time=4)
+    assert session.wait(60)
+    status = session.status()
+    assert len(status.tests) == 3 and status.inputs > 0, status
+    assert status.inputs_per_s == pytest.approx(status.inputs / status.elapsed_s)
+    # Each test's own rate is over its own fuzzing time, a share of the wall time:
+    # the session's rate can be no more than all inputs over all the tests' time.
+    own_time = sum(t.elapsed_s for t in status.tests)
+    assert 0 < own_time <= status.elapsed_s
+    assert status.inputs_per_s <= status.inputs / own_time * (1 + 1e-9)
+    assert status.inputs_per_s < sum(t.inputs_per_s for t in status.tests)
+
+
+def test_version_prints_the_package_version(capsys):
+    from importlib.metadata import version
+
+    from hypofuzz_nb import __version__
+
+    code, out, _ = run_main(["--version"], capsys)
+    assert code == EXIT_OK
+    assert out.startswith(f"hypofuzz-nb {__version__} ")
+    assert f"Hypothesis {version('hypothesis')}" in out
+    script = Path(sys.executable).parent / "hypofuzz-nb"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == out.strip()
+    assert version("hypofuzz_nb") == __version__  # what pip installed is what it says
 
 
 class _Terminal(io.StringIO):

@@ -555,3 +555,84 @@ def test_fetch_many_over_a_dead_redis_says_what_to_fix(make_redis_server):
     server.kill()
     with pytest.raises(HypofuzzNbError, match="Check that the database is reachable"):
         list(store.fetch_many([b"a", b"b", b"c"]))
+
+
+# The stop mark (hypofuzz_nb.stopped_workers) ------------------------------------------
+
+
+def test_a_stop_mark_is_ours_and_leaves_hypofuzz_records_as_they_are(database):
+    import json
+
+    from hypofuzz_nb.store import STOPPED_WORKERS_KEY
+
+    store = Store(database)
+    store.register_worker(identity())
+    store.save_report(KEY, report())
+    before = {k: set(database.fetch(k)) for k in (reports_key(KEY), worker_identity_key("a" * 32))}
+    store.mark_worker_stopped("a" * 32, now=1_790_000_100.0)
+
+    assert store.stopped_workers() == {"a" * 32: 1_790_000_100.0}
+    assert STOPPED_WORKERS_KEY.startswith(b"hypofuzz_nb.")
+    [value] = database.fetch(STOPPED_WORKERS_KEY)
+    assert json.loads(value) == {"worker_uuid": "a" * 32, "stopped_at": 1_790_000_100.0}
+    # HypoFuzz rebuilds its records with Cls(**json): they must not change at all.
+    after = {k: set(database.fetch(k)) for k in before}
+    assert after == before
+    assert store.reports(KEY) == [report()]
+
+
+def test_old_stop_marks_are_pruned_and_garbage_under_the_key_is_skipped_not_deleted():
+    from hypofuzz_nb.store import STOPPED_MARK_KEEP_S, STOPPED_WORKERS_KEY
+
+    database = InMemoryExampleDatabase()
+    store = Store(database)
+    now = 1_790_000_000.0
+    store.mark_worker_stopped("old", now=now - STOPPED_MARK_KEEP_S - 1)
+    store.mark_worker_stopped("recent", now=now - 60)
+    for value in GARBAGE:
+        database.save(STOPPED_WORKERS_KEY, value)
+    odd = [
+        b'{"worker_uuid": "x", "stopped_at": NaN}',
+        b'{"worker_uuid": "", "stopped_at": 1}',
+        b'{"worker_uuid": "x", "stopped_at": 1, "extra": 1}',
+        b'{"worker_uuid": 7, "stopped_at": 1}',
+    ]
+    for value in odd:
+        database.save(STOPPED_WORKERS_KEY, value)
+
+    store.mark_worker_stopped("new", now=now)
+
+    assert store.stopped_workers() == {"recent": now - 60, "new": now}
+    assert store.skipped["stopped_worker"] == len(set(GARBAGE)) + len(odd)
+    left = set(database.fetch(STOPPED_WORKERS_KEY))
+    assert set(GARBAGE) | set(odd) <= left  # someone else's values: never deleted
+
+
+def test_a_read_only_store_cannot_mark_a_worker_stopped(tmp_path):
+    store = Store(DirectoryBasedExampleDatabase(tmp_path / "db"), read_only=True)
+    with pytest.raises(ReadOnlyStoreError):
+        store.mark_worker_stopped("a" * 32)
+
+
+def test_recent_reports_of_a_stopped_worker_read_as_idle_and_a_new_worker_as_running():
+    from hypofuzz_nb.frames import load
+
+    database = InMemoryExampleDatabase()
+    store = Store(database)
+    store.register_test(KEY)
+    store.register_test(OTHER_KEY)
+    now = time.time()
+    store.save_report(KEY, report("a" * 32, ts=now - 5))
+    store.save_report(OTHER_KEY, report("b" * 32, key=OTHER_KEY, ts=now - 5))
+    # Two workers shared OTHER_KEY; only one of them stopped.
+    store.save_report(OTHER_KEY, report("c" * 32, key=OTHER_KEY, ts=now - 10))
+    store.mark_worker_stopped("a" * 32)
+    store.mark_worker_stopped("b" * 32)
+
+    statuses = dict(zip(*(load(database).tests[c] for c in ("database_key", "status")), strict=True))
+    assert statuses == {key_to_base64(KEY): "idle", key_to_base64(OTHER_KEY): "running"}
+
+    # A later session starts: its worker has a uuid of its own, so nothing is cleared.
+    store.save_report(KEY, report("d" * 32, ts=time.time()))
+    tests = load(database).tests
+    assert tests.loc[tests["database_key"] == key_to_base64(KEY), "status"].tolist() == ["running"]
