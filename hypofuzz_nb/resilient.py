@@ -24,6 +24,23 @@ contract:
   outage, or ``None``), :attr:`pending_writes` and :attr:`last_error` describe the
   state for status displays.
 
+Database trouble stays off the caller's thread (a worker's fuzzing thread):
+
+- a circuit breaker: once a read fails (or, for a database that is not a
+  directory, any write), the database counts as down until the background thread
+  reaches it again. Meanwhile writes are buffered at once and ``on_read_error="memory"``
+  reads return what is buffered without touching the database, so an outage costs
+  the caller about one failed call (:attr:`failed_direct_calls` counts them), not
+  one per read or write.
+- a ``RedisExampleDatabase`` is used through a client and connection pool of our own
+  (same server, credentials, keys; see :func:`private_database`): socket timeouts
+  of at most :data:`REDIS_SOCKET_TIMEOUT_S` and :data:`REDIS_CONNECT_TIMEOUT_S`, one
+  retry without jitter. A client made with ``Redis(host=...)`` would otherwise retry
+  each command ten times for seconds, drawing its jitter from the global ``random``
+  module, whose state Hypothesis checks around every draw of a test's arguments:
+  a thread of ours touching it makes Hypothesis warn about a test's strategy.
+  Our own backoff jitter uses a ``random.Random`` of its own.
+
 Directory databases get two more guarantees, because Hypothesis'
 ``DirectoryBasedExampleDatabase`` swallows every ``OSError`` in ``save`` and can
 lose a save when another process deletes the last value of the same key at the
@@ -46,6 +63,7 @@ background when the database fails, so nothing is lost by unwrapping.
 from __future__ import annotations
 
 import atexit
+import random
 import threading
 import time
 import warnings
@@ -64,12 +82,24 @@ from hypofuzz_nb import _compat
 from hypofuzz_nb.store import DatabaseUnreachable
 
 __all__ = [
+    "REDIS_CONNECT_TIMEOUT_S",
+    "REDIS_SOCKET_TIMEOUT_S",
     "DatabaseReadError",
     "DatabaseUnreachableWarning",
     "DatabaseWriteError",
     "ResilientDatabase",
     "describe_database",
+    "private_database",
 ]
+
+#: Upper bounds (seconds) on the socket timeouts of the Redis connections we make: a
+#: server that stopped answering holds a worker's thread no longer than this per try.
+REDIS_SOCKET_TIMEOUT_S = 2.0
+REDIS_CONNECT_TIMEOUT_S = 1.0
+
+# Read by the background thread to learn that a database is back when it has no
+# write to retry. Fetching a key that holds nothing creates nothing.
+_PROBE_KEY = b"hypofuzz_nb.probe"
 
 OpT = Literal["save", "delete"]
 
@@ -84,6 +114,16 @@ def _buffer_class(key: bytes) -> int:
     if key.endswith(b".hypofuzz.reports"):
         return _REPORTS
     return _KEEP
+
+
+def private_database(database: ExampleDatabase) -> ExampleDatabase:
+    """``database``, or for a ``RedisExampleDatabase`` the same database through a
+    client of our own (see the module docstring); ``database`` itself when its client
+    cannot be copied (a Sentinel or cluster pool, say)."""
+    copy = _compat.resilient_redis_private_copy(
+        database, socket_timeout=REDIS_SOCKET_TIMEOUT_S, connect_timeout=REDIS_CONNECT_TIMEOUT_S
+    )
+    return database if copy is None else copy  # type: ignore[return-value]
 
 
 def describe_database(database: object) -> str:
@@ -148,6 +188,11 @@ class ResilientDatabase(ExampleDatabase):
         if isinstance(inner, BackgroundWriteDatabase):
             inner = _compat.resilient_background_write_inner(inner)
         self.inner: ExampleDatabase = inner
+        # Every read and write goes through _io; listeners stay on inner.
+        self._io: ExampleDatabase = private_database(inner)
+        # A directory can refuse writes and still be read; a server that refuses one
+        # refuses both.
+        self._writes_fail_with_reads = not isinstance(inner, DirectoryBasedExampleDatabase)
         self.max_pending = max_pending
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
@@ -160,6 +205,13 @@ class ResilientDatabase(ExampleDatabase):
         self.dropped_writes = 0
         #: Writes that succeeded after having failed at least once.
         self.recovered_writes = 0
+        #: Reads and writes that failed on the caller's thread (the background thread's
+        #: retries not counted): about one per outage, thanks to the circuit breaker.
+        self.failed_direct_calls = 0
+        # The circuit breaker: the database is known down, callers do not touch it.
+        self._down = False
+        # Jitter for our backoff, never the global random module's.
+        self._random = random.Random()
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -212,30 +264,48 @@ class ResilientDatabase(ExampleDatabase):
     # ExampleDatabase ----------------------------------------------------------------
 
     def fetch(self, key: bytes) -> Iterable[bytes]:
-        try:
-            values = list(self.inner.fetch(key))
-        except Exception as err:
-            self._note_failure(err)
-            message = (
-                f"Could not read from {describe_database(self.inner)}: "
-                f"{type(err).__name__}: {str(err).rstrip('.')}. Check that it is reachable (the Redis server "
-                "running and accepting connections, the directory readable). "
-                f"{self.pending_writes} writes are kept in memory and will be written once it is."
-            )
-            if self.on_read_error == "raise":
-                raise DatabaseReadError(message) from err
-            if not self._warned_this_outage:
-                self._warned_this_outage = True
-                warnings.warn(
-                    message + " Meanwhile this worker goes on with what it has in memory.",
-                    DatabaseUnreachableWarning,
-                    stacklevel=2,
-                )
+        if self._down and self.on_read_error == "memory":
+            # Known down: the background thread finds out when it is back.
+            self._warn_memory_reads(self.last_error or "unreachable")
             return self.buffered_saves(key)
-        if self.unreachable_since is not None and not self.pending_writes:
-            self.unreachable_since = None
-            self._warned_this_outage = False
+        try:
+            values = list(self._io.fetch(key))
+        except Exception as err:
+            with self._lock:
+                self.failed_direct_calls += 1
+                self._note_failure(err)
+                self._down = True
+            self._ensure_thread()  # it probes until the database answers again
+            error = f"{type(err).__name__}: {str(err).rstrip('.')}"
+            if self.on_read_error == "raise":
+                raise DatabaseReadError(self._read_error_message(error)) from err
+            self._warn_memory_reads(error)
+            return self.buffered_saves(key)
+        with self._lock:
+            self._down = False
+            if self.unreachable_since is not None and not any(self._pending):
+                self.unreachable_since = None
+                self._warned_this_outage = False
         return values
+
+    def _read_error_message(self, error: str) -> str:
+        return (
+            f"Could not read from {describe_database(self.inner)}: {error}. Check that it "
+            "is reachable (the Redis server running and accepting connections, the "
+            f"directory readable). {self.pending_writes} writes are kept in memory and "
+            "will be written once it is."
+        )
+
+    def _warn_memory_reads(self, error: str) -> None:
+        if self._warned_this_outage:
+            return
+        self._warned_this_outage = True
+        warnings.warn(
+            self._read_error_message(error)
+            + " Meanwhile this worker goes on with what it has in memory.",
+            DatabaseUnreachableWarning,
+            stacklevel=3,
+        )
 
     def buffered_saves(self, key: bytes) -> list[bytes]:
         """The values saved under ``key`` that are waiting in the buffer to be written."""
@@ -293,22 +363,25 @@ class ResilientDatabase(ExampleDatabase):
 
     def _write(self, op: OpT, key: bytes, value: bytes) -> None:
         with self._lock:
-            direct = not any(self._pending) and self._in_flight is None
+            direct = not any(self._pending) and self._in_flight is None and not self._down
             if direct:
                 self._in_flight = (key, value)
         if direct:
             try:
                 self._apply(op, key, value)
             except Exception as err:
-                self._note_failure(err)
                 with self._lock:
+                    self.failed_direct_calls += 1
+                    self._note_failure(err)
+                    if self._writes_fail_with_reads:
+                        self._down = True
                     self._in_flight = None
                     self._enqueue(op, key, value)
                 self._ensure_thread()
             else:
                 with self._lock:
                     self._in_flight = None
-                    if not any(self._pending):
+                    if not any(self._pending) and not self._down:
                         self.unreachable_since = None
                     self._drained.notify_all()
             return
@@ -330,7 +403,7 @@ class ResilientDatabase(ExampleDatabase):
                 total -= 1
 
     def _apply(self, op: OpT, key: bytes, value: bytes) -> None:
-        db = self.inner
+        db = self._io
         if isinstance(db, DirectoryBasedExampleDatabase):
             if op == "save":
                 self._save_directory(db, key, value)
@@ -392,33 +465,42 @@ class ResilientDatabase(ExampleDatabase):
         while True:
             with self._lock:
                 item = self._next()
-                if item is None:
+                probe = item is None and self._down and not self._closed
+                if item is None and not probe:
                     self._in_flight = None
                     self._drained.notify_all()
                     if self.unreachable_since is not None:
                         self.unreachable_since = None
                         self._warned_this_outage = False
-                    # Nothing to do: exit; the next failed write starts a new thread.
+                    # Nothing to do: exit; the next failure starts a new thread.
                     self._thread = None
                     return
-                op, key, value, seq = item
-                self._in_flight = (key, value)
+                if item is not None:
+                    op, key, value, seq = item
+                    self._in_flight = (key, value)
             try:
-                self._apply(op, key, value)
+                if probe:
+                    list(self._io.fetch(_PROBE_KEY))
+                else:
+                    self._apply(op, key, value)
             except Exception as err:
-                self._note_failure(err)
                 with self._lock:
+                    self._note_failure(err)
                     self._in_flight = None
                 if self._closed:
                     with self._lock:
                         self._thread = None
                     return
                 self._wake.clear()
-                self._wake.wait(backoff)
+                # Jittered so that many workers do not all retry at the same moment.
+                self._wake.wait(backoff * self._random.uniform(0.5, 1.0))
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = self.initial_backoff
             with self._lock:
+                self._down = False
+                if probe:
+                    continue
                 self._in_flight = None
                 pending = self._pending[_buffer_class(key)]
                 current = pending.get((key, value))

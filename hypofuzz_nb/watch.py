@@ -10,7 +10,11 @@ How it notices depends on the database, looked up through wrappers
 - ``RedisExampleDatabase``: Hypothesis publishes every change on the database's
   pub/sub channel, but runs nothing that reads the subscription. The watcher
   subscribes on a connection of its own and reads it from its own thread, and
-  reconnects by itself after an outage.
+  reconnects by itself after an outage. That connection comes from a client of our
+  own (:func:`~hypofuzz_nb.resilient.private_database`): redis-py's default client
+  retries with jitter drawn from the global ``random`` module, and a watcher in a
+  kernel that also fuzzes must leave that alone (Hypothesis checks it around every
+  draw of a test's arguments).
 - databases whose ``add_listener`` delivers changes by itself (in-memory, directory
   with watchdog installed, custom ones that implement ``_start_listening``):
   through ``add_listener``.
@@ -55,7 +59,7 @@ from hypofuzz_nb.records import (
     reports_key,
     secondary_key,
 )
-from hypofuzz_nb.resilient import ResilientDatabase
+from hypofuzz_nb.resilient import ResilientDatabase, private_database
 
 __all__ = ["DatabaseWatcher", "RedisUrlError", "redact_url", "redis_database_from_url"]
 
@@ -430,6 +434,8 @@ class DatabaseWatcher:
 
     def _pump_redis(self, database: Any, subscribed: threading.Event) -> None:
         """Read the pub/sub channel of one RedisExampleDatabase until stopped; reconnect."""
+        source = id(database)  # outages are reported per database the user gave
+        database = private_database(database)
         backoff = 0.1
         while not self._stopping.is_set():
             pubsub = None
@@ -438,7 +444,7 @@ class DatabaseWatcher:
                 pubsub.subscribe(database.listener_channel)
                 database.redis.ping()
                 subscribed.set()
-                self._clear_error(id(database))
+                self._clear_error(source)
                 backoff = 0.1
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=0.2)
@@ -447,7 +453,7 @@ class DatabaseWatcher:
                     decoded = _compat.watch_decode_redis_message(message["data"])
                     self._notify(None if decoded is None else {decoded[1]})
             except Exception as err:
-                self._set_error(id(database), err)
+                self._set_error(source, err)
                 subscribed.set()  # start() need not wait for a server that is down
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 2.0)
