@@ -424,6 +424,75 @@ def resilient_directory_probe_write(database: object, key: bytes) -> str | None:
     return None
 
 
+# A RedisExampleDatabase keeps its key prefix in ``_prefix`` and its expiry in
+# ``_expire_after``. redis-py keeps what a connection is made with in its pool's
+# ``connection_class`` and ``connection_kwargs``. Our copy exists because of two
+# redis-py defaults: ``Redis(host=...)`` retries a failed connect ten times with
+# backoff up to 1 s (seconds per command while a server is down), and its jitter
+# draws from the global ``random`` module, which Hypothesis watches while a test
+# case draws its arguments (any thread touching it makes Hypothesis warn).
+
+#: Connection settings of a pool that belong to that pool alone (redis-py's handlers
+#: of server maintenance notifications point back at the pool that made them).
+_REDIS_POOL_OWNED_KWARGS = (
+    "maint_notifications_pool_handler",
+    "oss_cluster_maint_notifications_handler",
+)
+
+
+def resilient_redis_private_copy(
+    database: object, *, socket_timeout: float, connect_timeout: float
+) -> object | None:
+    """The same Redis database (server, credentials, key prefix, expiry, channel)
+    through a client and connection pool of our own, or ``None`` if ``database`` is no
+    exact ``RedisExampleDatabase`` or its client's pool cannot be copied (a Sentinel or
+    a cluster pool, say).
+
+    The copy retries a failed command once, after a fixed 20 ms (enough for a pooled
+    connection that a restarted server dropped), never with jitter, and its socket
+    timeouts are at most ``socket_timeout`` / ``connect_timeout`` seconds.
+    """
+    try:
+        import redis
+        from hypothesis.extra.redis import RedisExampleDatabase
+        from redis.backoff import ConstantBackoff
+        from redis.retry import Retry
+    except ImportError:  # the redis extra is optional
+        return None
+    if type(database) is not RedisExampleDatabase:
+        return None
+    client: Any = database.redis
+    pool = getattr(client, "connection_pool", None)
+    if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
+        return None
+
+    def bounded(value: object, bound: float) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return min(float(value), bound)
+        return bound
+
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _REDIS_POOL_OWNED_KWARGS}
+    kwargs["socket_timeout"] = bounded(kwargs.get("socket_timeout"), socket_timeout)
+    kwargs["socket_connect_timeout"] = bounded(
+        kwargs.get("socket_connect_timeout"), connect_timeout
+    )
+    kwargs["retry"] = Retry(ConstantBackoff(0.02), 1)
+    try:
+        copy_pool = redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            max_connections=pool.max_connections,
+            **kwargs,
+        )
+        return RedisExampleDatabase(
+            redis.Redis(connection_pool=copy_pool),
+            expire_after=database._expire_after,
+            key_prefix=database._prefix,
+            listener_channel=database.listener_channel,
+        )
+    except Exception:  # an unusual client: the caller uses the database as it is
+        return None
+
+
 # --- watch (used by hypofuzz_nb.watch) -------------------------------------------------
 
 
