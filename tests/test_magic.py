@@ -149,6 +149,33 @@ def test_line_magic_fuzzes_in_the_background_and_lists_the_failure(shell, tmp_pa
         shrunk[0].reproduce()
 
 
+def test_status_shows_a_table_as_html_in_notebooks_and_text_in_terminals(shell, tmp_path, capsys):
+    _write_buggy_project(tmp_path)
+    shell.run_line_magic("hypofuzz", "tests --no-dashboard --max-time 60")
+    assert magic._state.session.wait(timeout=60)
+    capsys.readouterr()
+    # What a cell holding only `%hypofuzz status` shows: its result, through the display hook.
+    shell.run_cell("%hypofuzz status", store_history=True)
+    shown = capsys.readouterr().out
+    assert "SessionStatus(" not in shown and "TestStatus(" not in shown
+    lines = shown.splitlines()
+    header = next(i for i, line in enumerate(lines) if "inputs/s" in line)
+    assert lines[header].split()[:3] == ["state", "inputs", "behaviours"]
+    row = lines[header + 1].split()
+    assert row[0] == "failed" and row[-1] == "tests/test_buggy.py::test_below_ten"
+    assert "stopped for" in shown  # the session ended: it says so
+
+    status = shell.run_line_magic("hypofuzz", "status")
+    bundle, _ = shell.display_formatter.format(status)
+    html = bundle["text/html"]
+    assert html.count("<tr>") == 2  # the header and the one test
+    assert "tests/test_buggy.py::test_below_ten" in html
+    assert "<th" in html and "since new" in html and "inputs/s" in html
+    assert "SessionStatus(" not in bundle["text/plain"]
+    assert bundle["text/plain"] == str(status)
+    assert f"{status.inputs:,} inputs" in bundle["text/plain"]
+
+
 def test_stop_returns_promptly_and_the_session_ends(shell, tmp_path, capsys):
     _write_project(tmp_path)
     shell.run_line_magic("hypofuzz", "tests --no-dashboard")
