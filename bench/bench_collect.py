@@ -1,10 +1,10 @@
 """How long ``hypofuzz_nb.collect_tests`` takes, against pytest's own ``--collect-only``.
 
-Usage: ``python bench/bench_collect.py [--files 20 --tests 25] [--rounds 3]``
+Usage: ``python bench/bench_collect.py [--files 20 --tests 25] [--rounds 5]``
 
 Writes a project of ``files x tests`` @given tests (a third of them parametrized
 over 3 cases) into a temporary directory, then times, in fresh child processes
-(best of ``--rounds``, alternating):
+(``--rounds`` rounds, alternating; each figure is the median with min-max):
 
 - baseline: ``python -m pytest --collect-only -q`` on the project;
 - ``collect_tests``: ``python -c "collect_tests(...)"`` on the same project
@@ -24,6 +24,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from _common import context, print_header, summarize, summarize_ratio
 
 CHILD = """
 import sys, time
@@ -77,8 +79,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--tests", type=int, default=25)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print_header(
+        "collection: collect_tests against pytest --collect-only, interleaved",
+        rounds=args.rounds,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cases = write_project(root, args.files, args.tests)
@@ -99,13 +105,13 @@ def main() -> None:
             assert int(n) == cases, (n, cases)
             first.append(float(t1))
             second.append(float(t2))
-        print(f"project: {args.files} files, {cases} test cases")
-        print(f"pytest --collect-only (process): {min(baseline):.3f} s")
-        print(f"collect_tests (process):         {min(ours):.3f} s")
-        print(f"ratio collect_tests / pytest:    {min(ours) / min(baseline):.2f}x")
-        print(f"first call in process:           {min(first):.3f} s")
-        print(f"second call (cell re-run):       {min(second):.3f} s")
-        print(f"ratio second / first:            {min(second) / min(first):.2f}x")
+        print(f"project: {args.files} files, {cases} test cases  {context()}")
+        print(f"pytest --collect-only (process): {summarize(baseline, fmt='.3f', unit=' s')}")
+        print(f"collect_tests (process):         {summarize(ours, fmt='.3f', unit=' s')}")
+        print(f"ratio collect_tests / pytest:    {summarize_ratio(ours, baseline)}")
+        print(f"first call in process:           {summarize(first, fmt='.3f', unit=' s')}")
+        print(f"second call (cell re-run):       {summarize(second, fmt='.3f', unit=' s')}")
+        print(f"ratio second / first:            {summarize_ratio(second, first)}")
 
 
 if __name__ == "__main__":

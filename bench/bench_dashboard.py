@@ -16,14 +16,14 @@ cached under ``bench/results/``; 100 tests x 200 reports by default, pass
   temporary directory database of as many tests (polling, ``poll_interval``
   0.5 s) and on an in-memory one (change events only, ``poll_interval`` 60 s).
 
-Figures are medians over ``--rounds``; ratios are against ``load`` in the same run.
+Figures are medians over ``--rounds`` with min-max; ratios are against ``load`` in
+the same run, paired round by round.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +32,7 @@ from pathlib import Path
 from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import context, print_header, summarize, summarize_ratio
 from bench_load import RESULTS, build
 
 import hypofuzz_nb
@@ -59,11 +60,7 @@ def _write_report(db, nodeid: str) -> None:
     db.save(records.reports_key(key), report.to_bytes())
 
 
-def _median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
-
-
-def measure_refresh(path: Path, rounds: int) -> dict[str, float]:
+def measure_refresh(path: Path, rounds: int) -> dict[str, list[float]]:
     db = DirectoryBasedExampleDatabase(path)
     data = hypofuzz_nb.load(db)  # warm the page cache and imports
     loads = []
@@ -85,11 +82,10 @@ def measure_refresh(path: Path, rounds: int) -> dict[str, float]:
         assert not dashboard.refresh()
         unchanged.append(time.perf_counter() - start)
     dashboard.close()
-    load_ms = _median_ms(loads)
     return {
-        "load_ms": load_ms,
-        "draw_ms": _median_ms(changed),
-        "check_ms": _median_ms(unchanged),
+        "load": [t * 1000 for t in loads],
+        "draw": [t * 1000 for t in changed],
+        "check": [t * 1000 for t in unchanged],
     }
 
 
@@ -118,6 +114,12 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print_header(
+        "dashboard: refresh cost and report-to-table latency",
+        tests=args.tests,
+        reports_per_test=args.reports,
+        rounds=args.rounds,
+    )
 
     cached = RESULTS / f"load-db-{args.tests}x{args.reports}"
     print(f"database {cached.name}: building if not cached", flush=True)
@@ -126,13 +128,17 @@ def main() -> None:
 
     refresh = measure_refresh(path, args.rounds)
     n_reports = args.tests * args.reports
-    print(f"\n== one refresh, {args.tests} tests x {args.reports} reports ({n_reports:,}) ==")
-    load_ms, draw_ms, check_ms = refresh["load_ms"], refresh["draw_ms"], refresh["check_ms"]
-    print(f"load() (baseline)                {load_ms:8.1f} ms")
-    print(f"redraw after a change            {draw_ms:8.1f} ms  (target <= 200 ms)")
-    print(f"check when nothing changed       {check_ms:8.1f} ms")
-    total = load_ms + draw_ms
-    print(f"one refresh with a change        {total:8.1f} ms  ({total / load_ms:.2f}x load)")
+    print(f"\n== one refresh, {args.tests} tests x {args.reports} reports ({n_reports:,})")
+    print(f"   {context()}")
+    ms = {"fmt": ".1f", "unit": " ms"}
+    print(f"load() (baseline)                {summarize(refresh['load'], **ms)}")
+    print(
+        f"redraw after a change            {summarize(refresh['draw'], **ms)}  (target <= 200 ms)"
+    )
+    print(f"check when nothing changed       {summarize(refresh['check'], **ms)}")
+    total = [a + b for a, b in zip(refresh["load"], refresh["draw"], strict=True)]
+    print(f"one refresh with a change        {summarize(total, **ms)}")
+    print(f"   as a multiple of load()       {summarize_ratio(total, refresh['load'])}")
 
     # Latency on databases of the same number of tests, in a temporary directory:
     # the cached benchmark database must stay as bench_load built it.
@@ -146,15 +152,12 @@ def main() -> None:
     for t in range(args.tests):
         _write_report(memory_db, f"tests/test_memory.py::test_{t}")
     memory = measure_latency(memory_db, memory_db, args.rounds, 60.0)
-    print("\n== latency: report written -> shown in the table ==")
-    print(
-        f"directory db (polling 0.5 s) median {_median_ms(directory):7.1f} ms, "
-        f"max {max(directory) * 1000:7.1f} ms"
-    )
-    print(
-        f"in-memory db (change events) median {_median_ms(memory):7.1f} ms, "
-        f"max {max(memory) * 1000:7.1f} ms"
-    )
+    print("\n== latency: report written -> shown in the table")
+    print(f"   {context()}")
+    directory_ms = [t * 1000 for t in directory]
+    memory_ms = [t * 1000 for t in memory]
+    print(f"directory db (polling 0.5 s)   {summarize(directory_ms, fmt='.1f', unit=' ms')}")
+    print(f"in-memory db (change events)   {summarize(memory_ms, fmt='.1f', unit=' ms')}")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,26 @@
 """Memory over a long fuzzing session: RSS after N minutes against RSS after 1 minute.
 
 Fuzzes a copy of the bundled example suite (without the planted bug, so that every
-test keeps running) in this process on a directory database, samples this process's
-RSS, and prints both values and their ratio. Target (issue 3): ratio <= 1.5.
+test keeps running) on a directory database, in a fresh child process per run, samples
+that process's RSS, and prints the median over ``--runs`` runs of both values and of
+their ratio, with min-max. Target (issue 3): ratio <= 1.5.
 
-    python bench/bench_memory.py            # 10 minutes against 1 minute
-    python bench/bench_memory.py --quick    # 2 minutes against 0.5 minutes
-
-Recorded on the shared, heavily loaded 2-core machine (Hypothesis 6.170.17):
-Python 3.12.1, 10 min vs 1 min: 123 MiB vs 122 MiB (315,160 vs 45,192 inputs), ratio 1.00;
-Python 3.11.7, 2 min vs 0.5 min (--quick): 129 MiB vs 129 MiB, ratio 1.00.
+    python bench/bench_memory.py            # 3 runs, 10 minutes against 1 minute
+    python bench/bench_memory.py --quick    # 1 run, 2 minutes against 0.5 minutes
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import context, print_header, summarize, summarize_ratio
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -32,17 +33,8 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status: this benchmark needs Linux")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 minutes against 0.5 minutes")
-    parser.add_argument("--early", type=float, default=None, help="minutes of the first sample")
-    parser.add_argument("--late", type=float, default=None, help="minutes of the second sample")
-    args = parser.parse_args()
-    early = args.early if args.early is not None else (0.5 if args.quick else 1.0)
-    late = args.late if args.late is not None else (2.0 if args.quick else 10.0)
-    if not 0 < early < late:
-        parser.error("need 0 < --early < --late")
-
+def one_run(early: float, late: float) -> dict[str, float]:
+    """One session in this process: RSS before, after ``early`` and ``late`` minutes."""
     from hypothesis.database import DirectoryBasedExampleDatabase
 
     from hypofuzz_nb.worker import fuzz
@@ -59,22 +51,67 @@ def main() -> None:
             max_time=late * 60 + 5,
         )
         start = time.monotonic()
-        samples: list[tuple[float, float, int]] = []
+        samples: list[tuple[float, int]] = []
         try:
             for minutes in (early, late):
                 while session.running and time.monotonic() - start < minutes * 60:
                     time.sleep(min(1.0, max(0.0, minutes * 60 - (time.monotonic() - start))))
-                samples.append((minutes, rss_mib(), session.status().inputs))
+                samples.append((rss_mib(), session.status().inputs))
         finally:
             session.stop()
             session.wait(30)
         if session.error is not None:
             sys.exit(f"the session failed: {session.status().error}")
-    (m1, r1, n1), (m2, r2, n2) = samples
-    print(f"Python {sys.version.split()[0]}; RSS before fuzzing {baseline:.0f} MiB")
-    print(f"after {m1:g} min: RSS {r1:.0f} MiB, {n1:,} inputs")
-    print(f"after {m2:g} min: RSS {r2:.0f} MiB, {n2:,} inputs")
-    print(f"ratio RSS({m2:g} min) / RSS({m1:g} min) = {r2 / r1:.2f}  (target <= 1.5)")
+    (r1, n1), (r2, n2) = samples
+    return {"before": baseline, "early": r1, "late": r2, "inputs_early": n1, "inputs_late": n2}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 run, 2 against 0.5 minutes")
+    parser.add_argument("--early", type=float, default=None, help="minutes of the first sample")
+    parser.add_argument("--late", type=float, default=None, help="minutes of the second sample")
+    parser.add_argument("--runs", type=int, default=None, help="sessions, one per process (3)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    early = args.early if args.early is not None else (0.5 if args.quick else 1.0)
+    late = args.late if args.late is not None else (2.0 if args.quick else 10.0)
+    runs = args.runs or (1 if args.quick else 3)
+    if not 0 < early < late:
+        parser.error("need 0 < --early < --late")
+    if args.child:
+        print(json.dumps(one_run(early, late)))
+        return
+
+    print_header(
+        "memory: RSS late in a session against early in it",
+        runs=runs,
+        early=f"{early:g} min",
+        late=f"{late:g} min",
+    )
+    results = []
+    for _ in range(runs):
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", "--early", str(early), "--late", str(late)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(f"   run {len(results)} done  {context()}", flush=True)
+
+    def col(key: str) -> list[float]:
+        return [r[key] for r in results]
+
+    mib = {"fmt": ".0f", "unit": " MiB"}
+    print(f"RSS before fuzzing      {summarize(col('before'), **mib)}")
+    print(f"RSS after {early:g} min       {summarize(col('early'), **mib)}")
+    print(f"RSS after {late:g} min       {summarize(col('late'), **mib)}")
+    print(f"inputs after {late:g} min    {summarize(col('inputs_late'), fmt=',.0f')}")
+    print(
+        f"ratio RSS({late:g} min) / RSS({early:g} min) {summarize_ratio(col('late'), col('early'))}"
+        f"  (target <= 1.5)  {context()}"
+    )
 
 
 if __name__ == "__main__":

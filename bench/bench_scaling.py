@@ -14,7 +14,8 @@ Usage::
    re-collecting) is not counted. Printed: both rates and their ratio (2 cores: ideal 2.0).
 2. ``load()`` of bench_load.py's 100-test database (``--reports`` per test), from the
    directory database and from the same values copied into a real redis-server started
-   here on a free loopback port: best of ``--rounds``, and the ratio Redis / directory.
+   here on a free loopback port: ``--rounds`` interleaved rounds, and the ratio Redis /
+   directory. Every figure: median with min-max and the number of runs.
 
 Every number is measured in this run; nothing is compared with a stored baseline.
 """
@@ -32,9 +33,12 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+from _common import context, interleave, print_header, summarize, summarize_ratio  # noqa: E402
 
 PROJECT_TESTS = textwrap.dedent(
     """
@@ -168,19 +172,17 @@ def copy_database(source, destination) -> int:
     return n
 
 
-def time_load(database, rounds: int) -> float:
+def time_load(database) -> float:
     from hypofuzz_nb.frames import load
 
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        data = load(database)
-        best = min(best, time.perf_counter() - start)
+    start = time.perf_counter()
+    data = load(database)
+    elapsed = time.perf_counter() - start
     assert len(data.tests) > 0
-    return best
+    return elapsed
 
 
-def measure_load(n_tests: int, n_reports: int, rounds: int) -> dict[str, float]:
+def measure_load(n_tests: int, n_reports: int, rounds: int) -> dict[str, Any]:
     from bench_load import RESULTS, build
     from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -195,11 +197,14 @@ def measure_load(n_tests: int, n_reports: int, rounds: int) -> dict[str, float]:
         start = time.perf_counter()
         values = copy_database(directory, redis_db)
         print(f"  copied {values:,} values into Redis in {time.perf_counter() - start:.1f} s")
-        dir_s = time_load(directory, rounds)
-        redis_s = time_load(redis_db, rounds)
+        time_load(directory)  # warm the page cache and imports
+        runs = interleave(
+            {"directory": lambda _i: time_load(directory), "redis": lambda _i: time_load(redis_db)},
+            rounds,
+        )
     finally:
         server.stop()
-    return {"values": values, "directory_s": dir_s, "redis_s": redis_s}
+    return {"values": values, "directory_s": runs["directory"], "redis_s": runs["redis"]}
 
 
 def nothing_lost(seconds: float, writers: int) -> bool:
@@ -226,7 +231,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=10.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
-    parser.add_argument("--worker-rounds", type=int, default=2, help="alternating runs of each")
+    parser.add_argument("--worker-rounds", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--tests", type=int, default=100)
     parser.add_argument("--reports", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -235,26 +240,45 @@ def main() -> int:
     parser.add_argument("--nothing-lost", type=float, default=0, metavar="SECONDS")
     parser.add_argument("--writers", type=int, default=4)
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    print_header(
+        "scaling: 1 against 2 workers; load() over Redis against the directory database",
+        worker_rounds=args.worker_rounds,
+        load_rounds=args.rounds,
+    )
     if not args.skip_workers:
-        # Alternate the two so that a noisy neighbour hurts both alike; keep the best.
-        one = two = (0.0, 0.0)
-        for _ in range(args.worker_rounds):
-            one = max(one, measure_workers(1, args.window, args.warmup))
-            two = max(two, measure_workers(2, args.window, args.warmup))
-        print(f"load average at the end: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
-        print(f"inputs/s, 1 worker (thread):     {one[0]:10,.0f}  ({one[1]:,.0f} per CPU second)")
-        print(f"inputs/s, 2 worker processes:    {two[0]:10,.0f}  ({two[1]:,.0f} per CPU second)")
-        print(f"scaling ratio 2 / 1:             {two[0] / one[0]:10.2f}  (ideal on 2 cores: 2.00)")
-        print(f"per-CPU-second ratio 2 / 1:      {two[1] / one[1]:10.2f}  (no overhead: 1.00)")
+        runs = interleave(
+            {
+                "one": lambda _i: measure_workers(1, args.window, args.warmup),
+                "two": lambda _i: measure_workers(2, args.window, args.warmup),
+            },
+            args.worker_rounds,
+        )
+        one, two = runs["one"], runs["two"]
+        rate = {"fmt": ",.0f"}
+        print(f"inputs/s, 1 worker (thread):  {summarize([r for r, _ in one], **rate)}")
+        print(f"   per CPU second:            {summarize([c for _, c in one], **rate)}")
+        print(f"inputs/s, 2 worker processes: {summarize([r for r, _ in two], **rate)}")
+        print(f"   per CPU second:            {summarize([c for _, c in two], **rate)}")
+        print(
+            f"scaling ratio 2 / 1:          {summarize_ratio([r for r, _ in two], [r for r, _ in one])}"
+            "  (ideal on 2 cores: 2.00)"
+        )
+        print(
+            "per-CPU-second ratio 2 / 1:   "
+            f"{summarize_ratio([c for _, c in two], [c for _, c in one])}  (no overhead: 1.00)"
+        )
+        print(f"   {context()}")
     if not args.skip_load:
         result = measure_load(args.tests, args.reports, args.rounds)
         print(
             f"load() of {args.tests} tests x {args.reports} reports ({result['values']:,} values):"
         )
-        print(f"  directory database: {result['directory_s']:8.2f} s (best of {args.rounds})")
-        print(f"  Redis database:     {result['redis_s']:8.2f} s (best of {args.rounds})")
-        print(f"  ratio Redis / directory: {result['redis_s'] / result['directory_s']:.2f}")
+        print(f"  directory database: {summarize(result['directory_s'], fmt='.2f', unit=' s')}")
+        print(f"  Redis database:     {summarize(result['redis_s'], fmt='.2f', unit=' s')}")
+        print(
+            f"  ratio Redis / directory: "
+            f"{summarize_ratio(result['redis_s'], result['directory_s'])}  {context()}"
+        )
     if args.nothing_lost and not nothing_lost(args.nothing_lost, args.writers):
         print("SOMETHING WAS LOST")
         return 1

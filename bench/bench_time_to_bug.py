@@ -17,7 +17,7 @@ cap counts as a miss (and as the cap in neither direction: a median of "miss" me
 half or more missed). Inputs to the bug do not depend on machine load; seconds do.
 
 Full form: 10 seeds, 60 s cap (up to about 2 x 6 x 10 minutes when nothing is found).
---quick: 3 seeds, 10 s cap.
+--quick: 3 seeds, 8 s cap.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _side(run: Callable[[Any, int, float], tuple[float, int]], test: Any, cap: f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 seeds, 10 s cap")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, 8 s cap")
     parser.add_argument("--cap", type=float, default=None, help="seconds per run (60)")
     parser.add_argument("--seeds", type=int, default=None, help="runs per bug and side (10)")
     parser.add_argument("--only", default="", help="run only bugs whose name contains this")
@@ -153,7 +153,7 @@ def main() -> None:
         name, run_seed, child_cap = args.plain_child
         _plain_child(name, int(run_seed), float(child_cap))
     seeds = args.seeds or (3 if args.quick else 10)
-    cap = args.cap or (10.0 if args.quick else 60.0)
+    cap = args.cap or (8.0 if args.quick else 60.0)
     print_header(
         "time to bug: fuzzer against plain Hypothesis, same cap, interleaved",
         seeds_per_bug_and_side=seeds,
