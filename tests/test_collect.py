@@ -1044,3 +1044,25 @@ def test_the_command_fuzzes_without_coverage_or_xdist_from_addopts(tmp_path):
     assert len(lines) > 10  # the test body ran, many times, in the fuzzer's process
     assert set(lines) == {"coverage=False worker_id=master"}
     assert not list(project.glob(".coverage*"))
+
+
+def test_the_magic_fuzzes_a_project_whose_ini_deselects_its_property_tests(
+    tmp_path, no_env_addopts, monkeypatch, capsys
+):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from hypofuzz_nb import magic
+
+    project = fixture_project("not_property", tmp_path)
+    monkeypatch.chdir(project)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "hypofuzz_nb")
+    try:
+        shell.run_line_magic("hypofuzz", "tests --no-dashboard --max-time 3")
+        out = capsys.readouterr().out
+        assert "hypofuzz: dropped -m 'not property' of the addopts in pyproject.toml" in out
+        session = magic._state.session
+        assert session.wait(120)
+        assert {t.nodeid for t in session.status().tests} == SORTING_TESTS
+    finally:
+        shell.run_line_magic("unload_ext", "hypofuzz_nb")
