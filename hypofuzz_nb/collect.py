@@ -260,7 +260,9 @@ class Collection:
     reason removed), ``database``: ``settings().database`` after collection,
     the database of the settings profile in effect, and ``notes``: what collection
     changed in the project's pytest configuration for fuzzing, one sentence each
-    (an ini ``-m``/``-k`` dropped, a run-level plugin switched off), for the summary.
+    (an ini ``-m``/``-k`` dropped, a run-level plugin switched off), for the summary;
+    ``pytest_args``: the arguments that give this collection again without dropping
+    anything (what worker processes pass to :func:`collect_tests`).
 
     Close it (or use it as a context manager) when its targets will not run any
     more; closing twice is harmless.
@@ -283,6 +285,7 @@ class Collection:
         self.counts = counts
         self.database = database
         self.notes: list[str] = list(notes or ())
+        self.pytest_args: list[str] = []
         self._session = session
 
     @property
@@ -870,6 +873,7 @@ def _collect_fuzzable(
     """
     state, recorder, database = _collect(paths, pytest_args, rootdir)
     collection = _build_collection(state, recorder, database)
+    collection.pytest_args = list(pytest_args)
     if collection.targets or not recorder.deselected:
         return collection
     dropped = _ini_selection(state, pytest_args)
@@ -881,6 +885,7 @@ def _collect_fuzzable(
         paths, [*pytest_args, *override], rootdir
     )
     retry = _build_collection(retry_state, retry_recorder, retry_database)
+    retry.pytest_args = [*pytest_args, *override]
     if not retry.targets:
         retry.close()
         return collection

@@ -1417,6 +1417,9 @@ def fuzz(
 
         # Raises for what must be fixed first (bad path, nothing fuzzable, ...).
         collection = collect_tests(path_list, args)
+        # Worker processes collect again; these arguments spare them a first try
+        # whose ini -m/-k would be dropped.
+        args = tuple(collection.pytest_args)
         target_list = list(collection.targets)
         collected_db = collection.database
         collection_errors = list(collection.errors)

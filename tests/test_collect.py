@@ -913,6 +913,11 @@ def test_ini_m_deselecting_every_hypothesis_test_is_dropped_and_said(
         assert collection.notes[0].startswith(dropped), collection.notes
         assert collection.counts["deselected by -k/-m"] == 0
         assert collection.counts[NOT_HYPOTHESIS] == 1
+        # What worker processes pass to collect the same at the first try.
+        assert collection.pytest_args == ["-m", ""]
+    with collect_tests(rootdir=project, pytest_args=collection.pytest_args) as again:
+        assert {t.nodeid for t in again.targets} == expected
+        assert again.notes == []
     # The same for listing (load(paths=...) uses it), which never raises.
     listing = list_tests(["tests"], rootdir=project)
     assert {t.nodeid for t in listing.targets} == expected
