@@ -3,6 +3,7 @@ bench/targets/deep_bugs.py, against plain Hypothesis on the same bug with the sa
 over several seeds, the two sides interleaved seed by seed.
 
     python bench/bench_time_to_bug.py [--quick] [--seeds 10] [--cap 60] [--only NAME]
+                                      [--max-inputs N]
 
 Two kinds of bug, reported apart (see bench/targets/deep_bugs.py):
   computed magic    magic values from a hash or arithmetic, compared one byte or field
@@ -15,6 +16,8 @@ no deadline, phases generate + target, every health check off, stopped at the sa
 Each figure is the median over the seeds with its min-max spread; a run that hits the
 cap counts as a miss (and as the cap in neither direction: a median of "miss" means
 half or more missed). Inputs to the bug do not depend on machine load; seconds do.
+On a busy machine, ``--max-inputs N`` caps every run at N inputs as well (plain
+Hypothesis: max_examples N), so both sides get the same number of tries.
 
 Full form: 10 seeds, 60 s cap (up to about 2 x 6 x 10 minutes when nothing is found).
 --quick: 3 seeds, 8 s cap.
@@ -56,6 +59,7 @@ BUGS = [
     ("literal", "int chain", D.test_int_chain),
     ("literal", "nested-list parser", D.test_nested_parser),
 ]
+MAX_INPUTS = [10**9]
 KIND = {
     "computed": "computed magic (only coverage feedback leads there)",
     "literal": "literal constants (the code's own constants are mined: measures their use)",
@@ -69,7 +73,7 @@ def engine_run(test: Any, run_seed: int, cap: float) -> tuple[float, int]:
     )
     fuzzer.start()
     t0 = time.perf_counter()
-    while not fuzzer.finished and time.perf_counter() - t0 < cap:
+    while not fuzzer.finished and time.perf_counter() - t0 < cap and fuzzer.inputs < MAX_INPUTS[0]:
         fuzzer.run(100)
     elapsed = time.perf_counter() - t0
     found = fuzzer.status.n_failures > 0
@@ -83,7 +87,8 @@ def plain_run(test: Any, run_seed: int, cap: float) -> tuple[float, int]:
     fresh process that stops itself at the cap (see ``_plain_child``)."""
     name = next(n for _, n, t in BUGS if t is test)
     child = subprocess.run(
-        [sys.executable, __file__, "--plain-child", name, str(run_seed), str(cap)],
+        [sys.executable, __file__, "--plain-child", name, str(run_seed), str(cap)]
+        + ["--max-inputs", str(MAX_INPUTS[0])] * (MAX_INPUTS[0] < 10**9),
         capture_output=True,
         text=True,
         timeout=cap + 120,
@@ -103,7 +108,7 @@ def _plain_child(name: str, run_seed: int, cap: float) -> None:
     the middle of data generation and change what it does)."""
     test = next(t for _, n, t in BUGS if n == name)
     plain = settings(
-        max_examples=10**9,
+        max_examples=MAX_INPUTS[0],
         database=None,
         deadline=None,
         phases=[Phase.generate, Phase.target],
@@ -147,8 +152,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="runs per bug and side (10)")
     parser.add_argument("--only", default="", help="run only bugs whose name contains this")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain baseline")
+    parser.add_argument(
+        "--max-inputs",
+        type=int,
+        default=10**9,
+        help="also stop each run after this many inputs (plain: max_examples); "
+        "a cap that does not depend on machine load",
+    )
     parser.add_argument("--plain-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    MAX_INPUTS[0] = args.max_inputs
     if args.plain_child:
         name, run_seed, child_cap = args.plain_child
         _plain_child(name, int(run_seed), float(child_cap))
@@ -157,7 +170,7 @@ def main() -> None:
     print_header(
         "time to bug: fuzzer against plain Hypothesis, same cap, interleaved",
         seeds_per_bug_and_side=seeds,
-        cap=f"{cap:.0f} s",
+        cap=f"{cap:.0f} s" + (f" or {args.max_inputs:,} inputs" if args.max_inputs < 10**9 else ""),
     )
     for kind in ("computed", "literal"):
         print(f"\n-- {KIND[kind]}", flush=True)
@@ -173,9 +186,12 @@ def main() -> None:
                 times = [t for t, _ in runs]
                 found = [n for t, n in runs if math.isfinite(t)]
                 inputs = summarize(found, fmt=",.0f") if found else "-"
+                every = summarize([n for _, n in runs], fmt=",.0f")
                 print(
                     f"   {side:<17} found {len(found)}/{len(runs)}   "
-                    f"seconds {summarize(times, unit=' s')}   inputs to bug (found runs) {inputs}",
+                    f"seconds {summarize(times, unit=' s')}\n"
+                    f"   {'':<17} inputs to bug (found runs) {inputs}\n"
+                    f"   {'':<17} inputs run (all runs) {every}",
                     flush=True,
                 )
 
