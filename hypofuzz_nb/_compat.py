@@ -472,10 +472,12 @@ def resilient_redis_private_copy(
         return bound
 
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k not in _REDIS_POOL_OWNED_KWARGS}
+    # Without a connect timeout of its own, redis-py connects with the socket timeout.
+    user_connect = kwargs.get("socket_connect_timeout")
+    if user_connect is None:
+        user_connect = kwargs.get("socket_timeout")
     kwargs["socket_timeout"] = bounded(kwargs.get("socket_timeout"), socket_timeout)
-    kwargs["socket_connect_timeout"] = bounded(
-        kwargs.get("socket_connect_timeout"), connect_timeout
-    )
+    kwargs["socket_connect_timeout"] = bounded(user_connect, connect_timeout)
     kwargs["retry"] = Retry(ConstantBackoff(0.02), 1)
     try:
         copy_pool = redis.ConnectionPool(

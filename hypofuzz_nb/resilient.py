@@ -208,6 +208,8 @@ class ResilientDatabase(ExampleDatabase):
         #: Reads and writes that failed on the caller's thread (the background thread's
         #: retries not counted): about one per outage, thanks to the circuit breaker.
         self.failed_direct_calls = 0
+        #: Retries (and probes of a database known down) by the background thread that failed.
+        self.failed_retries = 0
         # The circuit breaker: the database is known down, callers do not touch it.
         self._down = False
         # Jitter for our backoff, never the global random module's.
@@ -485,6 +487,7 @@ class ResilientDatabase(ExampleDatabase):
                     self._apply(op, key, value)
             except Exception as err:
                 with self._lock:
+                    self.failed_retries += 1
                     self._note_failure(err)
                     self._in_flight = None
                 if self._closed:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
+import pytest
+import redis
 from hypothesis.database import (
     BackgroundWriteDatabase,
     DirectoryBasedExampleDatabase,
     InMemoryExampleDatabase,
 )
+from hypothesis.extra.redis import RedisExampleDatabase
 
 from hypofuzz_nb import _compat
 
@@ -55,3 +61,67 @@ def test_directory_probe_write_names_the_os_error(tmp_path):
     )
     assert "Not a directory" in problem
     assert str(blocker) in problem
+
+
+# A private copy of a Redis database ------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_redis_private_copy_is_the_same_database_through_a_client_of_ours(make_redis_server):
+    server = make_redis_server(password="compat-Pw-7e1")
+    # redis-py's defaults for Redis(host=...): ten retries with jitter, 5 s socket timeouts.
+    user_client = redis.Redis(host="127.0.0.1", port=server.port, password="compat-Pw-7e1")
+    user_kwargs = dict(user_client.connection_pool.connection_kwargs)
+    db = RedisExampleDatabase(
+        user_client, expire_after=timedelta(days=2), key_prefix=b"pfx:", listener_channel="chan"
+    )
+    copy = _compat.resilient_redis_private_copy(db, socket_timeout=2.0, connect_timeout=1.0)
+    assert type(copy) is RedisExampleDatabase
+    assert copy.redis.connection_pool is not user_client.connection_pool
+    assert copy.listener_channel == "chan"
+    kwargs = copy.redis.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (2.0, 1.0)
+    assert kwargs["retry"].get_retries() == 1
+    assert user_client.connection_pool.connection_kwargs == user_kwargs  # theirs is unchanged
+
+    copy.save(KEY, b"v")  # same server, password, prefix and expiry as the user's
+    assert set(db.fetch(KEY)) == {b"v"}
+    assert 86_400 < user_client.ttl(b"pfx:" + KEY) <= 2 * 86_400
+
+    server.kill()
+    state = random.getstate()
+    with pytest.raises(redis.ConnectionError):
+        copy.redis.ping()
+    assert random.getstate() == state
+    # Why the copy exists: the user's client draws its retry jitter from `random`.
+    with pytest.raises(redis.ConnectionError):
+        user_client.ping()
+    assert random.getstate() != state
+
+
+def test_redis_private_copy_keeps_shorter_timeouts_of_the_user():
+    client = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_timeout=0.5)
+    copy = _compat.resilient_redis_private_copy(
+        RedisExampleDatabase(client), socket_timeout=2.0, connect_timeout=1.0
+    )
+    kwargs = copy.redis.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.5, 0.5)
+
+
+def test_redis_private_copy_is_none_for_what_it_cannot_copy():
+    from redis.sentinel import Sentinel
+
+    assert (
+        _compat.resilient_redis_private_copy(
+            InMemoryExampleDatabase(), socket_timeout=2.0, connect_timeout=1.0
+        )
+        is None
+    )
+    # A Sentinel pool finds its server through the sentinels: not ours to rebuild.
+    master = Sentinel([("127.0.0.1", 1)]).master_for("mymaster")
+    assert (
+        _compat.resilient_redis_private_copy(
+            RedisExampleDatabase(master), socket_timeout=2.0, connect_timeout=1.0
+        )
+        is None
+    )

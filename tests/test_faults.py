@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,120 @@ def test_unwritable_directory_keeps_fuzzing_in_memory_with_a_clear_error(tmp_pat
     blocker.unlink()
     assert db.flush(timeout=60)
     assert sum(map(len, _all_reports(db.inner).values())) > 0
+
+
+# Redis killed under an in-process worker ------------------------------------------------------
+
+#: Seconds of each window compared: fuzzing before the outage, fuzzing during it.
+WINDOW_S = 3.0
+
+
+class _RecordingDatabase(ResilientDatabase):
+    """The wrapper workers write through, noting every write a worker asks of it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.phase = "before"
+        self.log: list[tuple[str, str, bytes, bytes]] = []
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.log.append((self.phase, "save", key, value))
+        super().save(key, value)
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.log.append((self.phase, "delete", key, value))
+        super().delete(key, value)
+
+
+@pytest.mark.redis
+def test_redis_killed_under_an_in_process_worker_fuzzing_goes_on(
+    make_redis_server, tmp_path, monkeypatch
+):
+    """The outage of issue 8: fuzzing goes on at a comparable rate, Hypothesis never
+    warns about the global random module, and every write made meanwhile lands."""
+    import redis
+    from hypothesis.errors import HypothesisDeprecationWarning
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    server = make_redis_server()
+    monkeypatch.chdir(_project(tmp_path / "project"))
+    # redis-py's defaults: each command retried ten times, with jitter drawn from `random`.
+    user_db = RedisExampleDatabase(redis.Redis(host="127.0.0.1", port=server.port))
+    db = _RecordingDatabase(user_db, on_read_error="memory", max_backoff=0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = hypofuzz_nb.fuzz(["tests"], workers=1, max_time=300, database=db)
+        try:
+            _wait_until(lambda: session.status().inputs >= 200, "fuzzing to get going")
+            first = session.status().inputs
+            time.sleep(WINDOW_S)  # a window of fuzzing with the server up
+            killed = session.status().inputs
+            server.kill()
+            db.phase = "outage"
+            time.sleep(WINDOW_S)  # an equal window with the server down
+            restarted = session.status().inputs
+            noticed = db.unreachable_since is not None
+            server.start()  # empty: everything below came from the worker's buffer
+            db.phase = "after"
+            assert db.flush(timeout=60)
+        finally:
+            session.stop(timeout=10)
+            session.wait(timeout=60)
+    status = session.status()
+    assert status.error is None, status.error
+    assert status.failures == 0  # neither test can fail: a warning raised would be one
+    random_warnings = [w for w in caught if issubclass(w.category, HypothesisDeprecationWarning)]
+    assert random_warnings == [], [str(w.message) for w in random_warnings]
+
+    before, during = killed - first, restarted - killed
+    assert before > 0
+    assert during >= 0.25 * before, (before, during)
+    # The fuzzing thread met the dead server once; the breaker kept it off after that.
+    assert noticed
+    assert db.failed_direct_calls <= 1
+
+    # Nothing written during the outage is lost: the last op on each pair holds.
+    last: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+    for phase, op, key, value in db.log:
+        last[(key, value)] = (phase, op)
+    check = {pair: op for pair, (phase, op) in last.items() if phase == "outage"}
+    assert any(op == "save" for op in check.values())
+    assert any(key.endswith(b".hypofuzz.reports") for key, _ in check)
+    assert db.dropped_writes == 0
+    client = server.client()
+    wrong = [
+        (key, value, op)
+        for (key, value), op in check.items()
+        if client.sismember(b"hypothesis-example:" + key, value) != (op == "save")
+    ]
+    assert wrong == []
+
+
+@pytest.mark.redis
+def test_watcher_reconnecting_after_an_outage_leaves_the_global_random_state_alone(
+    make_redis_server,
+):
+    import redis
+    from hypothesis.extra.redis import RedisExampleDatabase
+    from redis.backoff import EqualJitterBackoff
+    from redis.retry import Retry
+
+    server = make_redis_server()
+    # A user's client whose retries draw jitter from the global random module.
+    client = redis.Redis(
+        host="127.0.0.1", port=server.port, retry=Retry(EqualJitterBackoff(0.02, 0.005), 3)
+    )
+    with DatabaseWatcher(RedisExampleDatabase(client), lambda keys: None) as watcher:
+        assert watcher.mode == "redis"
+        state = random.getstate()
+        server.kill()
+        _wait_until(lambda: watcher.unreachable_since is not None, "the watcher to notice")
+        time.sleep(1.0)  # it reconnects meanwhile (after 0.1, 0.2, 0.4 s)
+        server.start()
+        _wait_until(lambda: watcher.unreachable_since is None, "the watcher to reconnect")
+        assert random.getstate() == state
+    with pytest.raises(redis.ConnectionError):  # the premise: this client touches it
+        redis.Redis(
+            host="127.0.0.1", port=1, retry=Retry(EqualJitterBackoff(0.02, 0.005), 3)
+        ).ping()
+    assert random.getstate() != state

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +21,11 @@ from hypothesis.database import (
 
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.records import observations_key, reports_key, secondary_key
-from hypofuzz_nb.resilient import DatabaseReadError, ResilientDatabase
+from hypofuzz_nb.resilient import (
+    DatabaseReadError,
+    DatabaseUnreachableWarning,
+    ResilientDatabase,
+)
 from hypofuzz_nb.store import DatabaseUnreachable, Store
 from hypofuzz_nb.watch import redis_database_from_url
 
@@ -352,3 +358,101 @@ def test_pickles_as_a_fresh_wrapper_of_the_same_database(tmp_path):
     assert (copy.max_pending, copy.on_read_error) == (7, "memory")
     copy.save(KEY, b"from a worker process")
     assert set(db.fetch(KEY)) == {b"from a worker process"}
+
+
+# Outages stay off the caller's thread -------------------------------------------------------
+
+
+def _wait_until(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _jitter_client(server):
+    """A user's client whose retries draw jitter from the global random module
+    (as redis-py's default for ``Redis(host=...)`` does, only quicker)."""
+    import redis
+    from redis.backoff import EqualJitterBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(
+        host="127.0.0.1", port=server.port, retry=Retry(EqualJitterBackoff(0.02, 0.005), 3)
+    )
+
+
+@pytest.mark.redis
+def test_failing_redis_writes_leave_the_global_random_state_alone(make_redis_server):
+    import redis
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    server = make_redis_server()
+    client = _jitter_client(server)
+    db = ResilientDatabase(
+        RedisExampleDatabase(client), initial_backoff=0.01, max_backoff=0.05, on_read_error="memory"
+    )
+    server.kill()
+    state = random.getstate()
+    db.save(KEY, b"failure")
+    with pytest.warns(DatabaseUnreachableWarning):
+        assert list(db.fetch(KEY)) == [b"failure"]
+    _wait_until(lambda: db.failed_retries >= 3, "the background thread to retry")
+    assert random.getstate() == state
+    # The same write through the user's client does touch it: why the wrapper has its own.
+    with pytest.raises(redis.ConnectionError):
+        RedisExampleDatabase(client).save(KEY, b"direct")
+    assert random.getstate() != state
+    server.start()
+    assert db.flush(timeout=30)
+    assert set(RedisExampleDatabase(client).fetch(KEY)) == {b"failure"}
+
+
+@pytest.mark.redis
+def test_callers_touch_a_database_known_down_once_per_outage(make_redis_server):
+    server = make_redis_server()
+    inner = redis_database_from_url(server.url)
+    db = ResilientDatabase(inner, initial_backoff=0.01, max_backoff=0.05, on_read_error="memory")
+    db.save(KEY, b"before")
+    server.kill()
+    values = [b"during-%d" % i for i in range(50)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatabaseUnreachableWarning)
+        for i, value in enumerate(values):
+            db.save(reports_key(KEY), value)
+            assert list(db.fetch(reports_key(KEY))) == values[: i + 1]  # from memory
+    # The first save found the server down; every later call was kept off it.
+    assert db.failed_direct_calls == 1
+    _wait_until(lambda: db.failed_retries >= 2, "the background thread to retry")
+    assert db.failed_direct_calls == 1
+    server.start()  # comes back empty
+    assert db.flush(timeout=30)
+    assert set(inner.fetch(reports_key(KEY))) == set(values)
+    # Closed again: reads go to the server and see what others wrote there.
+    inner.save(KEY, b"written elsewhere")
+    assert list(db.fetch(KEY)) == [b"written elsewhere"]
+    assert db.failed_direct_calls == 1
+    db.close()
+
+
+@pytest.mark.redis
+def test_a_failed_read_opens_the_breaker_and_the_background_thread_closes_it(make_redis_server):
+    server = make_redis_server()
+    inner = redis_database_from_url(server.url)
+    db = ResilientDatabase(inner, initial_backoff=0.01, max_backoff=0.05, on_read_error="memory")
+    server.kill()
+    with pytest.warns(DatabaseUnreachableWarning, match="goes on with what it has in memory"):
+        assert list(db.fetch(KEY)) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning per outage
+        for _ in range(20):
+            assert list(db.fetch(KEY)) == []
+    assert db.failed_direct_calls == 1
+    # Nothing to write, so the background thread probes with reads.
+    _wait_until(lambda: db.failed_retries >= 2, "the background thread to probe")
+    assert db.unreachable_since is not None
+    server.start()
+    inner.save(KEY, b"written elsewhere")
+    _wait_until(lambda: db.unreachable_since is None, "the probe to find the server back")
+    assert list(db.fetch(KEY)) == [b"written elsewhere"]
+    assert db.failed_direct_calls == 1
