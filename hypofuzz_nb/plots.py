@@ -38,6 +38,16 @@ X_CHOICES: dict[str, tuple[str, str]] = {
 #: Above this many tests a legend hides the plot, so it is left out.
 LEGEND_LIMIT = 12
 
+# Legend geometry, in points, for the "small" legend font (0.833 x 10 pt): a row's
+# height, a character's mean width (DejaVu Sans), and the line sample and gaps of a
+# column. Estimates, so that placing the legend costs no extra drawing pass.
+_LEGEND_ROW_PT = 13.0
+_LEGEND_CHAR_PT = 5.0
+_LEGEND_COLUMN_EXTRA_PT = 36.0
+_LEGEND_PAD_PT = 10.0
+# Fixed margins of the axes (fractions of the figure at its requested size).
+_LEFT, _RIGHT, _BOTTOM, _TOP = 0.09, 0.98, 0.13, 0.92
+
 _REPORT_COLUMNS = ("nodeid", "elapsed_s", "inputs", "behaviors", "fingerprints")
 
 
@@ -92,9 +102,45 @@ def _new_figure(figsize: tuple[float, float]) -> Figure:
     # Fixed margins rather than a layout engine: constrained layout measured every
     # tick label on each draw and doubled the dashboard's rendering time.
     figure = ProgressFigure(figsize=figsize)
-    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.92)
+    figure.subplots_adjust(left=_LEFT, right=_RIGHT, bottom=_BOTTOM, top=_TOP)
     FigureCanvasAgg(figure)
     return figure
+
+
+def _legend_below(figure: Figure, axes: Any, labels: list[str]) -> None:
+    """A legend under the axes, never on the curves: the figure grows by its height.
+
+    The axes keep the size they had; labels go in as many columns as fit the
+    width, and a label too long for one column keeps its end (the test's name).
+    """
+    width_in, height_in = figure.get_size_inches()
+    avail_pt = (_RIGHT - 0.01) * width_in * 72
+    max_chars = max(10, int((avail_pt - _LEGEND_COLUMN_EXTRA_PT) / _LEGEND_CHAR_PT))
+    shown = [
+        label if len(label) <= max_chars else "…" + label[-(max_chars - 1) :] for label in labels
+    ]
+    column_pt = max(len(label) for label in shown) * _LEGEND_CHAR_PT + _LEGEND_COLUMN_EXTRA_PT
+    ncol = max(1, min(len(shown), int(avail_pt // column_pt)))
+    rows = -(-len(shown) // ncol)
+    extra_in = (rows * _LEGEND_ROW_PT + 2 * _LEGEND_PAD_PT) / 72
+    new_height = height_in + extra_in
+    figure.set_size_inches(width_in, new_height)
+    figure.subplots_adjust(
+        bottom=(_BOTTOM * height_in + extra_in) / new_height,
+        top=1 - (1 - _TOP) * height_in / new_height,
+    )
+    handles = axes.get_lines()
+    figure.legend(
+        handles,
+        shown,
+        loc="lower left",
+        bbox_to_anchor=(0.01, _LEGEND_PAD_PT / 72 / new_height),
+        ncol=ncol,
+        fontsize="small",
+        frameon=False,
+        borderaxespad=0.0,
+        borderpad=0.0,
+    )
 
 
 def plot_progress(
@@ -178,7 +224,7 @@ def plot_progress(
                 label=str(names[codes[lo]]),
                 linewidth=1.2,
             )
-        axes.legend(fontsize="small", loc="upper left", frameon=False)
+        _legend_below(figure, axes, [str(names[codes[lo]]) for lo in bounds[:-1]])
     else:
         # Many tests: one LineCollection draws far faster than one Line2D per test,
         # and a legend of that many entries would hide the plot anyway.

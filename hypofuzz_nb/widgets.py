@@ -45,16 +45,34 @@ MIN_REFRESH_INTERVAL = 0.5
 #: so that the header says so without waiting for the next poll.
 UNREACHABLE_CHECK_S = 0.5
 
-#: Columns of the tests table: (frame column, header).
+#: Columns of the tests table: (frame column, header, what it means). Headers are
+#: short so that the table fits a notebook cell at 1280 px; the meaning is the
+#: header's tooltip and, for the two that need it, the note under the table.
 TABLE_COLUMNS = (
-    ("status", "status"),
-    ("inputs", "inputs"),
-    ("behaviors", "behaviours"),
-    ("fingerprints", "fingerprints"),
-    ("inputs_per_s", "inputs/s"),
-    ("since_new_behavior", "since new behaviour"),
-    ("n_failures", "failures"),
+    ("status", "status", "running, idle, waiting, failed, fixed or fatal"),
+    ("inputs", "inputs", "inputs run, over every worker and session"),
+    ("behaviors", "behaviours", "distinct behaviours (branches, events, targets) seen"),
+    ("fingerprints", "fingerprints", "distinct combinations of behaviours seen"),
+    ("inputs_per_s", "inputs/s", "per second of the test's own fuzzing time"),
+    ("since_new_behavior", "since new", "inputs since the last new behaviour"),
+    ("n_failures", "failures", "shrunk failures, replayed first by plain pytest"),
 )
+
+#: Under the table: what the two columns whose short headers need it mean.
+TABLE_NOTE = (
+    "inputs/s: per second of the test's own fuzzing time (tests take turns on a worker). "
+    "since new: inputs since the test's last new behaviour."
+)
+
+#: While fuzzing, the refresher spends at most about this share of the wall time
+#: reloading and redrawing: it shares the kernel's GIL with the code a user runs.
+REFRESH_DUTY = 0.05
+#: The progress plot, the dearest part to draw, is redrawn at most this often (seconds)
+#: while the data keeps changing; the table follows every refresh.
+PLOT_MIN_INTERVAL = 5.0
+#: Seconds of work the refresher may do at once after a quiet spell (then it is held
+#: to REFRESH_DUTY), so that a lone change still shows at once.
+REFRESH_BURST_S = 0.5
 
 _STATUS_COLOURS = {
     "failed": "#c62828",
@@ -93,34 +111,49 @@ def _sorted_tests(tests: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+_NUMBER_CELL = "text-align:right;padding:0 .5em;white-space:nowrap"
+# A long node id wraps inside its column rather than pushing the numbers out of the cell.
+_NAME_CELL = "text-align:left;font-family:monospace;overflow-wrap:anywhere;word-break:break-all"
+
+
 def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozenset()) -> str:
-    """The tests frame as an escaped HTML table; failing tests first, selected rows marked."""
+    """The tests frame as an escaped HTML table; failing tests first, selected rows marked.
+
+    It fits the width it is given: short headers (explained in tooltips and a note),
+    node ids that wrap, and a horizontal scroll bar rather than cut-off columns if
+    the cell is narrower still.
+    """
     if tests.empty:
         return "<p><i>No tests in this database yet.</i></p>"
     header = "".join(
-        f'<th style="text-align:right;padding:0 .6em">{html.escape(title)}</th>'
-        for _, title in TABLE_COLUMNS
+        f'<th style="{_NUMBER_CELL}" title="{html.escape(meaning)}">{html.escape(title)}</th>'
+        for _, title, meaning in TABLE_COLUMNS
     )
     rows = []
     for row in _sorted_tests(tests).to_dict("records"):
         nodeid = str(row.get("nodeid", ""))
         cells = []
-        for column, _ in TABLE_COLUMNS:
+        for column, _, _ in TABLE_COLUMNS:
             text = html.escape(_cell(column, row.get(column)))
             if column == "status":
                 colour = _STATUS_COLOURS.get(text, "inherit")
                 text = f'<span style="color:{colour};font-weight:bold">{text}</span>'
-            cells.append(f'<td style="text-align:right;padding:0 .6em">{text}</td>')
+            cells.append(f'<td style="{_NUMBER_CELL}">{text}</td>')
         marker = "&#9656; " if nodeid in selected else ""
         style = ' style="background:#fff8e1"' if nodeid in selected else ""
         rows.append(
-            f'<tr{style}><td style="text-align:left;font-family:monospace">{marker}'
+            f'<tr{style}><td style="{_NAME_CELL}">{marker}'
             f"{html.escape(nodeid)}</td>{''.join(cells)}</tr>"
         )
     return (
-        '<table class="hypofuzz-nb-tests" style="border-collapse:collapse">'
-        f'<thead><tr><th style="text-align:left">test</th>{header}</tr></thead>'
+        # width:0 with min-width:100%: the box takes the width of the cell without
+        # widening it (ipywidgets' flex boxes grow to their content's minimum width),
+        # and scrolls if the table needs more.
+        '<div class="hypofuzz-nb-table" style="width:0;min-width:100%;overflow-x:auto">'
+        '<table class="hypofuzz-nb-tests" style="border-collapse:collapse;width:100%">'
+        f'<thead><tr><th style="text-align:left;min-width:12em">test</th>{header}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<div style="font-size:85%;color:#666">{html.escape(TABLE_NOTE)}</div></div>'
     )
 
 
@@ -131,9 +164,10 @@ def tests_table_text(tests: pd.DataFrame) -> str:
     lines = []
     for row in _sorted_tests(tests).to_dict("records"):
         values = "  ".join(
-            f"{title}={_cell(column, row.get(column))}" for column, title in TABLE_COLUMNS
+            f"{title}={_cell(column, row.get(column))}" for column, title, _ in TABLE_COLUMNS
         )
         lines.append(f"  {row.get('nodeid', '')}: {values}")
+    lines.append(f"  ({TABLE_NOTE})")
     return "\n".join(lines)
 
 
@@ -257,6 +291,11 @@ class Dashboard:
         self.last_error: str | None = None
         self._signature: tuple | None = None
         self._failures_signature: tuple | None = None
+        #: How many times the progress plot was drawn.
+        self.plot_count = 0
+        self._plot_stale = False
+        self._next_plot_at = 0.0
+        self._budget = _WorkBudget(REFRESH_DUTY, REFRESH_BURST_S)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._changed = threading.Event()
@@ -330,6 +369,9 @@ class Dashboard:
         with self._lock:
             if self.data is None:
                 return
+            self.plot_count += 1
+            self._plot_stale = False
+            self._next_plot_at = time.monotonic() + PLOT_MIN_INTERVAL
             tests = None
             if self.scope_toggle.value == "selected":
                 tests = list(self.selection.value)
@@ -384,6 +426,9 @@ class Dashboard:
         if self.session is not None:
             running = bool(getattr(self.session, "running", False))
             parts.append("workers running" if running else "workers stopped")
+            rate = _session_rate(self.session)
+            if rate:
+                parts.append(html.escape(rate))
         unreachable_since, error = self._unreachable()
         self._shown_unreachable = (unreachable_since, error)
         if unreachable_since is not None:
@@ -457,6 +502,12 @@ class Dashboard:
         A failing load never raises: it marks the database unreachable and keeps
         the last data on screen.
         """
+        return self._refresh(plot_now=True)
+
+    def _refresh(self, *, plot_now: bool) -> bool:
+        """:meth:`refresh`; with ``plot_now=False`` (the refresher) a changed plot is
+        drawn only if ``PLOT_MIN_INTERVAL`` has passed since the last drawing, and is
+        otherwise left for the refresher to draw when it has."""
         try:
             data = self._load()
             self.load_count += 1
@@ -474,6 +525,8 @@ class Dashboard:
             self.last_error = None
             if signature == self._signature and not recovered:
                 return False
+            # Only new reports change the plot (its signature part): a new failure does not.
+            plot_changed = self._signature is None or signature[2:] != self._signature[2:]
             self._signature = signature
             self.data = data
             self.failures = failures(data, database=self.database)
@@ -486,7 +539,11 @@ class Dashboard:
             self.table.value = tests_table_html(
                 data.tests, selected=frozenset(self.selection.value)
             )
-            self._render_plot()
+            if plot_changed or recovered:
+                if plot_now or time.monotonic() >= self._next_plot_at:
+                    self._render_plot()
+                else:
+                    self._plot_stale = True
             self._render_failures()
             self.refresh_count += 1
         return True
@@ -530,25 +587,49 @@ class Dashboard:
     def _refresh_loop(self) -> None:
         last_load = time.monotonic()
         while not self._stop.is_set():
-            # Wake on a change event, or when the poll interval is up, and at least
-            # every UNREACHABLE_CHECK_S to show the watcher's view of an outage ...
-            wait = last_load + self.poll_interval - time.monotonic()
-            changed = self._changed.wait(max(0.0, min(wait, UNREACHABLE_CHECK_S)))
-            if not changed and time.monotonic() < last_load + self.poll_interval:
-                if self._unreachable() != self._shown_unreachable and not self._stop.is_set():
+            # Wake on a change event, when the poll interval is up or a held-back plot
+            # is due, and at least every UNREACHABLE_CHECK_S to show the watcher's
+            # view of an outage ...
+            due = last_load + self.poll_interval
+            if self._plot_stale:
+                due = min(due, self._next_plot_at)
+            changed = self._changed.wait(max(0.0, min(due - time.monotonic(), UNREACHABLE_CHECK_S)))
+            now = time.monotonic()
+            if not changed and now < last_load + self.poll_interval:
+                if self._plot_stale and now >= self._next_plot_at:
+                    if not self._pause_for_budget():
+                        return
+                    self._timed(self._render_plot)
+                elif self._unreachable() != self._shown_unreachable and not self._stop.is_set():
                     with self._lock:
                         self.header.value = self._header_html()
                 continue
-            # ... but never refresh more often than MIN_REFRESH_INTERVAL.
+            # ... but never refresh more often than MIN_REFRESH_INTERVAL, nor work more
+            # than REFRESH_DUTY of the time: every reload and redraw holds the GIL
+            # that the kernel's own code needs.
             pause = last_load + MIN_REFRESH_INTERVAL - time.monotonic()
             if self._stop.is_set() or (pause > 0 and self._stop.wait(pause)):
+                return
+            if not self._pause_for_budget():
                 return
             self._changed.clear()
             last_load = time.monotonic()
             try:
-                self.refresh()
+                self._timed(lambda: self._refresh(plot_now=False))
             except Exception as exc:  # a bug of ours must not kill live updates silently
                 self.last_error = f"refresh failed: {type(exc).__name__}: {exc}"
+
+    def _pause_for_budget(self) -> bool:
+        """Wait until the work budget allows more work; False if stopped meanwhile."""
+        wait = self._budget.wait_time()
+        return not (self._stop.is_set() or (wait > 0 and self._stop.wait(wait)))
+
+    def _timed(self, work: Callable[[], Any]) -> None:
+        start = time.monotonic()
+        try:
+            work()
+        finally:
+            self._budget.spend(time.monotonic() - start)
 
     @property
     def running(self) -> bool:
@@ -613,6 +694,46 @@ class Dashboard:
     def __repr__(self) -> str:
         state = "live" if self.running else "static"
         return f"<hypofuzz_nb.Dashboard ({state}) {self.summary_text().splitlines()[0]}>"
+
+
+class _WorkBudget:
+    """A token bucket of seconds of work: it fills at ``share`` seconds per second up
+    to ``burst``; work spends it, and more work waits while it is below zero."""
+
+    def __init__(self, share: float, burst: float) -> None:
+        self.share = share
+        self.burst = burst
+        self.level = burst
+        self._at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def _fill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.burst, self.level + (now - self._at) * self.share)
+        self._at = now
+
+    def wait_time(self) -> float:
+        """Seconds until work may start (0 if it may start now)."""
+        with self._lock:
+            self._fill()
+            return 0.0 if self.level >= 0 else -self.level / self.share
+
+    def spend(self, seconds: float) -> None:
+        with self._lock:
+            self._fill()
+            self.level -= max(seconds, 0.0)
+
+
+def _session_rate(session: Any) -> str:
+    """This session's inputs and their rate over its wall time, or "" if unknown."""
+    try:
+        status = session.status()
+        return (
+            f"this session: {status.inputs:,} inputs in {status.elapsed_s:,.0f} s "
+            f"({status.inputs_per_s:,.0f}/s)"
+        )
+    except Exception:  # a header must never fail because of a session object
+        return ""
 
 
 def show_dashboard(source: Any = None, **kwargs: Any) -> Dashboard:

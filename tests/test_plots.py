@@ -146,3 +146,31 @@ def test_a_figure_shows_as_png_in_a_real_ipython_shell():
     figure = plot_progress(make_data())
     formats, _metadata = shell.display_formatter.format(figure)
     assert formats["image/png"].startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("n_tests", [1, 3, 12])
+@pytest.mark.parametrize("prefix", ["tests/test_mod.py", "tests/" + "deeply_nested/" * 12 + "t.py"])
+def test_the_legend_sits_below_the_axes_and_inside_the_figure(n_tests, prefix):
+    data = make_data(n_tests=n_tests, n_reports=10)
+    data.reports["nodeid"] = data.reports["nodeid"].str.replace("tests/test_mod.py", prefix)
+    figure = plot_progress(data, figsize=(8.0, 4.0))
+    figure_to_png(figure, dpi=72)  # lays everything out
+    renderer = figure.canvas.get_renderer()
+    (axes,) = figure.axes
+    (legend,) = figure.legends
+    axes_box = axes.get_tightbbox(renderer)  # the axes with tick labels and axis labels
+    legend_box = legend.get_window_extent(renderer)
+    figure_box = figure.bbox
+    assert legend_box.y1 <= axes_box.y0, "the legend overlaps the axes"
+    assert figure_box.x0 <= legend_box.x0 and legend_box.x1 <= figure_box.x1
+    assert figure_box.y0 <= legend_box.y0
+    # The axes keep the size asked for: the legend adds to the figure's height.
+    assert axes.get_window_extent(renderer).height == pytest.approx(
+        4.0 * 72 * (0.92 - 0.13), rel=1e-6
+    )
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert len(texts) == n_tests
+    for t, text in zip(
+        range(n_tests), sorted(texts, key=lambda x: int(x.rsplit("_", 1)[1])), strict=True
+    ):
+        assert text.endswith(f"::test_{t}")

@@ -82,8 +82,11 @@ def test_static_dashboard_shows_table_plot_and_failures(dashboards):
     assert not dashboard.running  # static data: nothing to refresh
     for nodeid in data.tests["nodeid"]:
         assert nodeid in dashboard.table.value
-    for title in ("behaviours", "fingerprints", "inputs/s", "since new behaviour", "failures"):
-        assert title in dashboard.table.value
+    for title in ("behaviours", "fingerprints", "inputs/s", "since new", "failures"):
+        assert f">{title}</th>" in dashboard.table.value
+    # Short headers say what they mean: in a tooltip, and in a note for the two that need it.
+    assert 'title="inputs since the last new behaviour"' in dashboard.table.value
+    assert "per second of the test&#x27;s own fuzzing time" in dashboard.table.value
     assert bytes(dashboard.image.value).startswith(PNG_MAGIC)
     assert len(dashboard.failure_box.children) == 1
     assert "Failures (1)" in dashboard.failures_header.value
