@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             "hypofuzz-nb fuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]\n"
             "                        [--timeout SECONDS] [--no-dashboard | --dashboard-only]\n"
-            "                        [-- PYTEST_ARGS ...]"
+            "                        [--seed N] [-- PYTEST_ARGS ...]"
         ),
         description=(
             "Fuzz the Hypothesis tests that pytest collects from PATHS (default: the "
@@ -130,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="SECONDS",
         help="per-input time limit; a slower input is a failure (default 10)",
+    )
+    fuzz.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed the choice of inputs, for repeatable runs (default: random)",
     )
     mode = fuzz.add_mutually_exclusive_group()
     mode.add_argument(
@@ -373,6 +380,7 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         max_time=args.max_time,
         max_examples=args.max_examples,
         timeout=args.timeout,
+        seed=args.seed,
     )
     for error in session.collection_errors:
         # Their tests are not fuzzed; the others are. Say so once, up front.

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import math
 import os
 import sys
@@ -73,6 +74,10 @@ FINGERPRINT_CORPUS_LIMIT = 500
 DISCOVERY_REPORT_INTERVAL = 1.0
 MAX_BATCH_SECONDS = 2.0
 TRACE_EVERY = 4
+#: Substitution inputs (Mutator.substitutions) tried per corpus entry that showed a
+#: new behaviour, and how many entries wait for theirs (the newest, deepest first).
+FOCUS_BUDGET = 256
+FOCUS_QUEUE = 32
 _STATUS_NAMES = {0: "gave_up", 1: "gave_up", 2: "passed", 3: "failed"}
 
 
@@ -244,6 +249,8 @@ class TestFuzzer:
         self._by_value: dict[bytes, _Entry] = {}  # one entry per stored value
         self._trace_counter = 0
         self._pending_seeds: list[tuple] = []
+        self._focus: list[Iterator[tuple]] = []
+        self._focus_turn = False
         self._saved_timeouts = 0
         self._flaky = 0
 
@@ -341,12 +348,14 @@ class TestFuzzer:
         if self._started:
             self._write_report()
 
-    def run(self, n: int = 100) -> None:
+    def run(self, n: int = 100, max_seconds: float | None = None) -> None:
         """Run one batch of up to ``n`` inputs inside one set-up of the test's fixtures.
 
-        Returns early when stop is requested (between inputs), after
-        ``MAX_BATCH_SECONDS``, or when the test fails or cannot run.
+        Returns early when stop is requested (between inputs), after ``max_seconds``
+        (default and at most ``MAX_BATCH_SECONDS``; at least one input runs), or when
+        the test fails or cannot run.
         """
+        limit = MAX_BATCH_SECONDS if max_seconds is None else min(max_seconds, MAX_BATCH_SECONDS)
         if not self._started:
             self.start()
         if self.finished or self._stopped:
@@ -365,7 +374,7 @@ class TestFuzzer:
                     return
                 self.recorder.start()
                 try:
-                    self._run_batch(state, kwargs, n, batch_start)
+                    self._run_batch(state, kwargs, n, batch_start, limit)
                 finally:
                     self.recorder.close()
         finally:
@@ -403,21 +412,31 @@ class TestFuzzer:
                 tb = getattr(e, "traceback", None)
                 self._set_fatal(tb if isinstance(tb, str) else traceback.format_exc())
 
-    def _run_batch(self, state: Any, kwargs: dict, n: int, batch_start: float) -> None:
+    def _run_batch(
+        self, state: Any, kwargs: dict, n: int, batch_start: float, limit: float
+    ) -> None:
         for _ in range(n):
             if self._stop_event.is_set() or self.finished:
                 return
+            focus = None
             if self._pending_seeds:
                 prefix = self._pending_seeds.pop()
                 exact, how = True, "fuzz:replay"
             else:
                 if self.phase != "generate":
                     self._set_phase("generate")
-                prefix, exact, how = self._next_prefix(), False, "fuzz:mutate"
+                # Every other input, while there are any: random mutation goes on
+                # meanwhile, for what no constant of the code leads to.
+                self._focus_turn = not self._focus_turn
+                focus = self._next_focus() if self._focus_turn else None
+                if focus is not None:
+                    prefix, exact, how = focus, False, "fuzz:focus"
+                else:
+                    prefix, exact, how = self._next_prefix(), False, "fuzz:mutate"
             now = time.monotonic()
             observe = now - self._last_observation >= OBSERVATION_INTERVAL
             try:
-                traced = self._should_trace(exact)
+                traced = focus is not None or self._should_trace(exact)
                 outcome = self._execute(
                     state, prefix, exact=exact, observe=observe, how=how, traced=traced
                 )
@@ -436,7 +455,7 @@ class TestFuzzer:
             elif outcome.status != Status.OVERRUN and traced:
                 self._consider(state, outcome)
             self._maybe_timed_report()
-            if time.monotonic() - batch_start > MAX_BATCH_SECONDS:
+            if time.monotonic() - batch_start > limit:
                 return
 
     def _next_prefix(self) -> tuple:
@@ -446,6 +465,14 @@ class TestFuzzer:
         parent = self._pick_parent()
         other = rnd.choice(self._entries) if rnd.random() < 0.3 else None
         return self.mutator.mutate(parent.seed, other.seed if other else None)
+
+    def _next_focus(self) -> tuple | None:
+        while self._focus:
+            prefix = next(self._focus[-1], None)
+            if prefix is not None:
+                return prefix
+            self._focus.pop()
+        return None
 
     def _pick_parent(self) -> _Entry:
         """Tournament of three: the entry whose fingerprint was hit least often."""
@@ -640,9 +667,11 @@ class TestFuzzer:
                 entry.owners += 1
                 if old_fp is not None:
                     self._release(old_fp)
+            codes = {}
             for b in new_behaviors:
                 code = behaviors.CODE_BY_LOCATION.get(b[0])
                 if code is not None:
+                    codes[code] = None
                     self.mutator.constants.add_code(code)
             if new_behaviors:
                 self.since_new_behavior = 0
@@ -651,6 +680,13 @@ class TestFuzzer:
             if entry.owners:
                 self._entries.append(entry)
                 self.store.save_corpus_entry(self.key, entry.value, observation)
+                if new_behaviors:
+                    self._focus.append(
+                        itertools.islice(
+                            self.mutator.substitutions(entry.seed, codes), FOCUS_BUDGET
+                        )
+                    )
+                    del self._focus[:-FOCUS_QUEUE]
             else:
                 del self._by_value[value]
         if new_behaviors or new_fp:

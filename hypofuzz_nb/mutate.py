@@ -15,6 +15,7 @@ well-formed parent, and returns a tuple of choices of at most ``max_choices``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -24,6 +25,10 @@ from hypofuzz_nb import _compat
 __all__ = ["FuzzProvider", "Mutator", "Seed", "complexity"]
 
 NodeT = tuple[str, dict, Any, bool]  # (type, constraints, value, was_forced)
+
+#: node type -> the Constants attribute that holds candidates for it
+_SUBSTITUTABLE = {"integer": "ints", "string": "strings", "bytes": "bytes"}
+MAX_SUBSTITUTION_POSITIONS = 64
 
 _INTERESTING_INTS = (0, 1, -1, 2, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255, 256)
 
@@ -261,6 +266,41 @@ class Mutator:
         self.rnd = rnd
         self.max_choices = max_choices
         self.constants = Constants()
+
+    def substitutions(self, seed: Seed, codes: Iterable[Any] = ()) -> Iterator[tuple]:
+        """Inputs that differ from ``seed`` in one drawn value, replaced by a literal
+        constant of the code under test: those of ``codes`` first (where ``seed``
+        showed something new, so most likely what the next comparison tests against),
+        then the others known. Lazy; each (position, constant) once.
+
+        Random mutation hits the right constant at the right position about once in
+        a thousand inputs; a chain of comparisons (``if x[0] == 0x48: if x[1] ==
+        0x59: ...``) needs that at every step. Trying each pair once climbs a step in
+        at most positions x constants inputs."""
+        nodes = seed.nodes
+        if not nodes or len(nodes) != len(seed.choices):
+            return
+        positions = [
+            i for i, node in enumerate(nodes) if not node[3] and node[0] in _SUBSTITUTABLE
+        ][:MAX_SUBSTITUTION_POSITIONS]
+        if not positions:
+            return
+        preferred = Constants()
+        for code in codes:
+            preferred.add_code(code)
+        tried: set = set()
+        for pool in (preferred, self.constants):
+            for i in positions:
+                kind, constraints, value, _forced = nodes[i]
+                for c in getattr(pool, _SUBSTITUTABLE[kind]):
+                    if type(c) is type(value) and c == value:
+                        continue
+                    if (i, c) in tried or not _compat.engine_choice_permitted(c, constraints):
+                        continue
+                    tried.add((i, c))
+                    choices = list(seed.choices)
+                    choices[i] = c
+                    yield tuple(choices[: self.max_choices])
 
     def mutate(self, parent: Seed, other: Seed | None = None) -> tuple:
         """One to a few stacked mutations of ``parent`` (``other`` is for splicing)."""

@@ -39,9 +39,9 @@ import threading
 import time
 import traceback
 import uuid as uuid_module
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from random import Random
 from typing import TYPE_CHECKING, Any
 
 from hypofuzz_nb import _compat, records
@@ -371,40 +371,44 @@ def worker_identity(worker_uuid: str) -> records.WorkerIdentity:
 class Scheduler:
     """Chooses which test runs the next batch.
 
-    Most picks are greedy: the test with the highest recent discovery rate (new
-    behaviours per second of fuzzing over its last ``window`` batches) runs next, so
-    time goes where new behaviours appear. The rate is per second, not per input:
-    per input, a slow test (a state machine, a big strategy) looks as promising as a
-    fast one while costing ten times as much, and would draw the time a fast test
-    needs to climb a chain of comparisons. Every ``fair_every``-th pick instead goes
-    to the test that has had the least time so far (a batch may last 0.05 s or 2 s,
-    so fairness counts seconds, not batches), so no test starves. A test that has
-    never run has an infinite rate and runs first.
+    Most picks are greedy: the test expected to find a new behaviour soonest runs
+    next. That expectation is ``1 / (seconds of its own fuzzing since its last new
+    behaviour + 1)``: a test still climbing a chain of comparisons finds its next
+    step after seconds and keeps the time, while tests that have found nothing for
+    long share what is left (the one idle the shortest first, which evens out their
+    time). Seconds, not inputs: per input, a slow test (a state machine, a big
+    strategy) looks as promising as a fast one while costing ten times as much.
+
+    A ``1 / fair_every`` share of the *time* (not of the picks: a batch may last
+    0.05 s or 2 s) goes to the test that has had the least time so far, so that no
+    test starves while another keeps finding things. A test that has never run
+    runs before any other runs again.
     """
 
-    def __init__(self, n: int, *, window: int = 8, fair_every: int = 3) -> None:
-        self._history: list[deque[tuple[float, float]]] = [deque(maxlen=window) for _ in range(n)]
+    def __init__(self, n: int, *, fair_every: int = 3) -> None:
+        self._ran = [False] * n
+        self._since_new = [0.0] * n
         self._last_pick = [-1] * n
         self._total_cost = [0.0] * n
+        self._fair_cost = 0.0
+        self._all_cost = 0.0
         self._picks = 0
         self._fair_every = fair_every
+        self._fair_pick = -1
 
     def rate(self, index: int) -> float:
-        history = self._history[index]
-        if not history:
+        """Expected new behaviours per second of ``index`` (inf before its first batch)."""
+        if not self._ran[index]:
             return math.inf
-        cost = sum(c for c, _ in history)
-        new = sum(b for _, b in history)
-        # +1 so that a test with no recent discoveries still has a small, comparable
-        # rate that grows with time since it last found something.
-        return (new + 1) / (cost + 0.01)
+        return 1.0 / (self._since_new[index] + 1.0)
 
     def pick(self, candidates: Sequence[int]) -> int:
         if not candidates:
             raise ValueError("nothing to schedule")
         self._picks += 1
-        if self._picks % self._fair_every == 0:
+        if self._fair_cost * self._fair_every < self._all_cost:
             chosen = min(candidates, key=lambda i: (self._total_cost[i], self._last_pick[i]))
+            self._fair_pick = self._picks
         else:
             chosen = max(candidates, key=lambda i: (self.rate(i), -self._last_pick[i]))
         self._last_pick[chosen] = self._picks
@@ -413,11 +417,15 @@ class Scheduler:
     def record(
         self, index: int, inputs: int, new_behaviors: float, seconds: float | None = None
     ) -> None:
-        """A batch of ``index`` ran ``inputs`` inputs in ``seconds`` and found
-        ``new_behaviors``. Without ``seconds`` the batch costs its number of inputs."""
+        """The batch just picked for ``index`` ran ``inputs`` inputs in ``seconds`` and
+        found ``new_behaviors``. Without ``seconds`` the batch costs its number of inputs."""
         cost = max(inputs, 0) if seconds is None else max(seconds, 0.0)
-        self._history[index].append((cost, max(new_behaviors, 0)))
+        self._ran[index] = True
+        self._since_new[index] = 0.0 if new_behaviors > 0 else self._since_new[index] + cost
         self._total_cost[index] += cost
+        self._all_cost += cost
+        if self._fair_pick == self._picks:
+            self._fair_cost += cost
 
 
 # The fuzz loop (shared by the thread and the worker processes) ------------------------
@@ -464,6 +472,10 @@ def _import_engine() -> tuple[Any, Any]:
     return TestFuzzer, Store
 
 
+#: Seconds of a test's first batch (the replay of its corpus goes on in later ones).
+FIRST_BATCH_SECONDS = 0.05
+
+
 class _FuzzLoop:
     """Runs batches of a set of targets until they finish, the budget ends or a stop.
 
@@ -482,8 +494,10 @@ class _FuzzLoop:
         exclude: Iterable[str] = (),
         on_input: Any = None,
         on_exit: Any = None,
+        seed: int | None = None,
     ) -> None:
         excluded = set(exclude)
+        self.seed = seed
         self.on_exit = on_exit
         self.targets = [t for t in targets if t.nodeid not in excluded]
         # Workers keep fuzzing through a database outage: writes are buffered and
@@ -574,7 +588,12 @@ class _FuzzLoop:
             if self.on_input is not None:
                 _watch_inputs(target, index, self.on_input)
             fuzzer = test_fuzzer_cls(
-                target, store, worker_uuid=self.worker_uuid, timeout=self.timeout
+                target,
+                store,
+                worker_uuid=self.worker_uuid,
+                timeout=self.timeout,
+                # per test, so that its inputs do not depend on which worker runs it
+                random=None if self.seed is None else Random(f"{self.seed}:{target.nodeid}"),
             )
             fuzzers.append(fuzzer)
             waiting = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
@@ -594,15 +613,18 @@ class _FuzzLoop:
                 self._current = fuzzer
                 if self._stop.is_set():
                     break
-                if not started[index]:
+                batch_started = time.monotonic()
+                first = not started[index]
+                if first:
                     fuzzer.start()
                     started[index] = True
                 before = self._publish(index, fuzzer)
                 n = BATCH_SIZE
                 if self.max_examples is not None:
                     n = max(1, min(n, self.max_examples - before.inputs))
-                batch_started = time.monotonic()
-                fuzzer.run(n)
+                # A short first batch: every test of a large suite gets its first
+                # inputs within a minute, before any gets a second batch.
+                fuzzer.run(n, max_seconds=FIRST_BATCH_SECONDS if first else None)
                 after = self._publish(index, fuzzer)
                 scheduler.record(
                     index,
@@ -876,6 +898,7 @@ class _ChildConfig:
     n_workers: int
     exclude: tuple[str, ...]
     cwd: str
+    seed: int | None = None
 
 
 _MAIN_LOCK = threading.Lock()
@@ -1004,6 +1027,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         exclude=config.exclude,
         on_input=on_input,
         on_exit=collection.close,
+        seed=config.seed,
     )
     finished = threading.Event()
 
@@ -1072,6 +1096,7 @@ class _ProcessSession(FuzzSession):
         max_time: float | None,
         max_examples: int | None,
         timeout: float,
+        seed: int | None = None,
     ) -> None:
         super().__init__(workers=workers, max_time=max_time)
         self._ctx = multiprocessing.get_context("spawn")
@@ -1089,6 +1114,7 @@ class _ProcessSession(FuzzSession):
             timeout=timeout,
             n_workers=workers,
             cwd=os.getcwd(),
+            seed=seed,
         )
         self._timeout = timeout
         self._deadline = None if max_time is None else time.monotonic() + max_time
@@ -1367,6 +1393,7 @@ def fuzz(
     database: Any = None,
     timeout: float = 10.0,
     targets: Any = None,
+    seed: int | None = None,
 ) -> FuzzSession:
     """Start fuzzing Hypothesis tests in the background and return the session.
 
@@ -1378,7 +1405,8 @@ def fuzz(
     of each test; without either, the session runs until :meth:`FuzzSession.stop`
     (or until every test has failed). ``database=None`` uses the database of the
     settings profile in effect after collection; a given database is used for all
-    tests. ``timeout`` is the per-input time limit in seconds.
+    tests. ``timeout`` is the per-input time limit in seconds. ``seed`` (an integer)
+    makes each test's choice of inputs repeatable (timing still decides how many run).
 
     Raises :class:`~hypofuzz_nb.errors.HypofuzzNbError` subclasses for anything the
     user must fix before fuzzing can start (bad path, import error, no tests ...).
@@ -1395,6 +1423,8 @@ def fuzz(
         raise WorkerError(f"max_examples must be a positive integer or None, not {max_examples!r}")
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise WorkerError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise WorkerError(f"seed must be an integer or None, not {seed!r}")
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
     path_list = tuple(os.fspath(p) for p in paths)
@@ -1447,6 +1477,7 @@ def fuzz(
             max_examples=max_examples,
             timeout=float(timeout),
             on_exit=close,
+            seed=seed,
         )
         session: FuzzSession = _ThreadSession(loop, max_time=max_time)
         session.database = effective_db
@@ -1486,6 +1517,7 @@ def fuzz(
         max_time=max_time,
         max_examples=max_examples,
         timeout=float(timeout),
+        seed=seed,
     )
     session.database = effective_db
     session.collection_errors = collection_errors
