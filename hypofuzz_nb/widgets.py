@@ -293,6 +293,11 @@ class Dashboard:
         self._failures_signature: tuple | None = None
         #: How many times the progress plot was drawn.
         self.plot_count = 0
+        #: Seconds the refresher thread spent reloading and redrawing, in all and at most
+        #: at once: what its share of the kernel's time is checked against.
+        self.work_seconds = 0.0
+        self.max_work_seconds = 0.0
+        self._plotted_signature: tuple | None = None
         self._plot_stale = False
         self._next_plot_at = 0.0
         self._budget = _WorkBudget(REFRESH_DUTY, REFRESH_BURST_S)
@@ -371,6 +376,7 @@ class Dashboard:
                 return
             self.plot_count += 1
             self._plot_stale = False
+            self._plotted_signature = self._signature
             self._next_plot_at = time.monotonic() + PLOT_MIN_INTERVAL
             tests = None
             if self.scope_toggle.value == "selected":
@@ -629,7 +635,10 @@ class Dashboard:
         try:
             work()
         finally:
-            self._budget.spend(time.monotonic() - start)
+            spent = time.monotonic() - start
+            self._budget.spend(spent)
+            self.work_seconds += spent
+            self.max_work_seconds = max(self.max_work_seconds, spent)
 
     @property
     def running(self) -> bool:

@@ -415,6 +415,85 @@ def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_serve
     assert _wait_until(lambda: "tests/test_c.py::test_c" in dashboard.table.value, timeout=30)
 
 
+def test_under_a_stream_of_changes_the_refresher_keeps_to_its_share_of_the_time(dashboards):
+    from hypofuzz_nb.widgets import PLOT_MIN_INTERVAL, REFRESH_BURST_S, REFRESH_DUTY
+
+    db = InMemoryExampleDatabase()
+    key = _key("stream")
+    write_reports(db, key, "tests/test_s.py::test_s", 3)
+    started = time.monotonic()
+    dashboard = Dashboard(db, poll_interval=600)  # only change events refresh it
+    dashboards.append(dashboard)
+    assert dashboard.plot_count == 1  # the constructor draws at once
+    # A worker's stream of reports: a change every 20 ms for a while (not an assertion).
+    for i in range(150):
+        write_reports(db, key, "tests/test_s.py::test_s", 1, start=1.7e9 + i)
+        time.sleep(0.02)
+    assert _wait_until(lambda: dashboard.refresh_count >= 2, timeout=30)
+    elapsed = time.monotonic() - started
+    # Its work is bounded by the budget: the burst, the share of the time since it
+    # started, and at most one piece of work begun just before the budget ran out.
+    assert dashboard.work_seconds <= (
+        REFRESH_BURST_S + REFRESH_DUTY * elapsed + dashboard.max_work_seconds + 1e-6
+    )
+    # The plot, the dearest part, is drawn at most once per PLOT_MIN_INTERVAL.
+    assert dashboard.plot_count <= 2 + elapsed / PLOT_MIN_INTERVAL
+    # Once the stream stops, what is on screen catches up with the database: the
+    # table at the next refresh, the plot when its interval is up.
+    final = list(db.fetch(records.reports_key(key)))
+    assert _wait_until(
+        lambda: (
+            len(dashboard.data.reports) == len(final)
+            and dashboard._plotted_signature == dashboard._signature
+        ),
+        timeout=PLOT_MIN_INTERVAL + 30,
+    )
+
+
+def test_the_work_budget_fills_at_its_share_and_holds_back_work_in_debt():
+    from hypofuzz_nb.widgets import _WorkBudget
+
+    before = time.monotonic()
+    budget = _WorkBudget(0.05, 0.5)
+    assert budget.wait_time() == 0.0  # starts full: a lone change shows at once
+    budget.spend(0.4)
+    assert budget.wait_time() == 0.0
+    budget.spend(0.3)  # 0.2 s in debt: 4 s at 5 %
+    wait = budget.wait_time()
+    assert 0 < wait <= 0.2 / 0.05
+    assert wait >= (0.2 - (time.monotonic() - before) * 0.05) / 0.05 - 1e-9
+
+
+def test_the_header_shows_this_sessions_rate_over_its_wall_time(tmp_path, dashboards):
+    import re
+
+    worker = pytest.importorskip("hypofuzz_nb.worker")
+    (tmp_path / "test_rate.py").write_text(
+        "from hypothesis import given, strategies as st\n\n"
+        "@given(st.integers())\n"
+        "def test_a(n):\n    pass\n\n"
+        "@given(st.text())\n"
+        "def test_b(s):\n    pass\n"
+    )
+    session = worker.fuzz(
+        [str(tmp_path / "test_rate.py")], database=InMemoryExampleDatabase(), max_time=3
+    )
+    assert session.wait(60)
+    dashboard = Dashboard(session.database, session=session, live=False)
+    dashboards.append(dashboard)
+    status = session.status()
+    match = re.search(
+        r"this session: ([\d,]+) inputs in ([\d,]+) s \(([\d,]+)/s\)", dashboard.header.value
+    )
+    assert match, dashboard.header.value
+    inputs, seconds, rate = (int(g.replace(",", "")) for g in match.groups())
+    assert inputs == status.inputs > 0
+    assert rate == round(status.inputs / status.elapsed_s)
+    assert abs(seconds - status.elapsed_s) <= 0.5
+    # Not the sum of the two tests' own rates, each over its own share of the time.
+    assert rate < sum(t.inputs_per_s for t in status.tests)
+
+
 def test_interactive_dashboard_draws_on_an_ipympl_canvas_and_keeps_a_zoom():
     from ipympl.backend_nbagg import Canvas
 
