@@ -396,8 +396,10 @@ def test_progress_redraws_in_place_on_a_terminal():
     progress.update(_status(0))
     progress.update(_status(1))
     text = out.getvalue()
-    assert "\x1b[2F" in text  # moved back up over the two lines drawn first
-    assert "FAILED" in text.split("\x1b[2F")[-1]
+    # Moved back up over the three lines drawn first (headline, rate note, one test).
+    assert "\x1b[3F" in text
+    assert "FAILED" in text.split("\x1b[3F")[-1]
+    assert "own time" in text
     assert "1,234 inputs" in text
 
 
