@@ -55,7 +55,8 @@ from hypofuzz_nb.store import Store, StoredFailure, open_database
 
 __all__ = ["RUNNING_WITHIN_S", "SCHEMAS", "STATUSES", "FuzzData", "SkippedValuesWarning", "load"]
 
-#: A test with a report newer than this many seconds is "running".
+#: A test with a report newer than this many seconds is "running", unless every worker
+#: that wrote such a report has said it stopped (``store.STOPPED_WORKERS_KEY``).
 RUNNING_WITHIN_S = 120.0
 
 #: Values of ``tests.status``, in order of precedence (the first that applies wins).
