@@ -286,6 +286,8 @@ def _test_state(t: TestStatus, *, running: bool) -> str:
         return "failed"
     if t.finished:
         return "finished"
+    if t.phase == "waiting":  # the scheduler had not reached it yet
+        return "waiting" if running else "not run"
     if not running:
         return "stopped"
     return t.phase

@@ -458,3 +458,35 @@ def test_under_hypothesis_ci_profile_the_error_says_why(tmp_path):
     assert "Hypothesis loaded its 'ci' profile" in result.stderr
     assert "CI=true" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_session_status_reads_as_a_table_and_escapes_node_ids_in_html():
+    def test(nodeid: str, **changes) -> TestStatus:
+        return dataclasses.replace(_status(0).tests[0], nodeid=nodeid, **changes)
+
+    tests = (
+        test("t.py::test_busy"),
+        test("t.py::test_<script>alert(1)</script>", n_failures=1, finished=True),
+        test("t.py::test_late", phase="waiting", inputs=0, inputs_per_s=0.0),
+    )
+    running = SessionStatus(tests=tests, running=True, elapsed_s=4.0, workers=1)
+    stopped = dataclasses.replace(running, running=False)
+    rows = {line.split()[-1]: line for line in str(stopped).splitlines()[2:-1]}
+    assert set(rows) == {
+        "t.py::test_<script>alert(1)</script>",
+        "t.py::test_busy",
+        "t.py::test_late",
+    }
+    assert rows["t.py::test_<script>alert(1)</script>"].startswith("failed ")
+    assert rows["t.py::test_busy"].startswith("stopped ")
+    assert rows["t.py::test_late"].startswith("not run ")
+    # Failing tests first, and every column lined up under its header.
+    lines = str(stopped).splitlines()
+    assert lines[2].startswith("failed ")
+    assert len({line.index("t.py::") for line in lines[1:-1] if "t.py::" in line}) == 1
+    assert str(running).splitlines()[0].startswith("hypofuzz_nb fuzzing for 4.0 s, 3 tests")
+    assert "2,468 inputs (617/s over the session)" in str(running)
+    html = running._repr_html_()
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<tr>") == 4
+    assert repr(running) == str(running)
