@@ -104,10 +104,14 @@ def main() -> None:
         return [r[key] for r in results]
 
     mib = {"fmt": ".0f", "unit": " MiB"}
-    print(f"RSS before fuzzing      {summarize(col('before'), **mib)}")
-    print(f"RSS after {early:g} min       {summarize(col('early'), **mib)}")
-    print(f"RSS after {late:g} min       {summarize(col('late'), **mib)}")
-    print(f"inputs after {late:g} min    {summarize(col('inputs_late'), fmt=',.0f')}")
+    rows = [
+        ("RSS before fuzzing", summarize(col("before"), **mib)),
+        (f"RSS after {early:g} min", summarize(col("early"), **mib)),
+        (f"RSS after {late:g} min", summarize(col("late"), **mib)),
+        (f"inputs after {late:g} min", summarize(col("inputs_late"), fmt=",.0f")),
+    ]
+    for label, figure in rows:
+        print(f"{label:<24}{figure}")
     print(
         f"ratio RSS({late:g} min) / RSS({early:g} min) {summarize_ratio(col('late'), col('early'))}"
         f"  (target <= 1.5)  {context()}"
