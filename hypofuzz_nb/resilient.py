@@ -278,7 +278,7 @@ class ResilientDatabase(ExampleDatabase):
                 self._note_failure(err)
                 self._down = True
             self._ensure_thread()  # it probes until the database answers again
-            error = f"{type(err).__name__}: {str(err).rstrip('.')}"
+            error = f"{type(err).__name__}: {err}"
             if self.on_read_error == "raise":
                 raise DatabaseReadError(self._read_error_message(error)) from err
             self._warn_memory_reads(error)
@@ -292,10 +292,10 @@ class ResilientDatabase(ExampleDatabase):
 
     def _read_error_message(self, error: str) -> str:
         return (
-            f"Could not read from {describe_database(self.inner)}: {error}. Check that it "
-            "is reachable (the Redis server running and accepting connections, the "
-            f"directory readable). {self.pending_writes} writes are kept in memory and "
-            "will be written once it is."
+            f"Could not read from {describe_database(self.inner)}: {error.rstrip('.')}. "
+            "Check that it is reachable (the Redis server running and accepting "
+            f"connections, the directory readable). {self.pending_writes} writes are kept "
+            "in memory and will be written once it is."
         )
 
     def _warn_memory_reads(self, error: str) -> None:
