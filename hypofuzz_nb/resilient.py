@@ -116,14 +116,37 @@ def _buffer_class(key: bytes) -> int:
     return _KEEP
 
 
+# id(database) -> (a weak reference to it, its copy). Databases define __eq__ without
+# __hash__, so a WeakKeyDictionary cannot hold them.
+_private_copies: dict[int, tuple[weakref.ref[ExampleDatabase], ExampleDatabase]] = {}
+_private_copies_lock = threading.Lock()
+
+
 def private_database(database: ExampleDatabase) -> ExampleDatabase:
     """``database``, or for a ``RedisExampleDatabase`` the same database through a
     client of our own (see the module docstring); ``database`` itself when its client
-    cannot be copied (a Sentinel or cluster pool, say)."""
+    cannot be copied (a Sentinel or cluster pool, say).
+
+    Calls with the same database object share one copy (and its connection pool), so
+    a reader may call this on every read without opening a connection each time.
+    """
+    with _private_copies_lock:
+        cached = _private_copies.get(id(database))
+        if cached is not None and cached[0]() is database:
+            return cached[1]
     copy = _compat.resilient_redis_private_copy(
         database, socket_timeout=REDIS_SOCKET_TIMEOUT_S, connect_timeout=REDIS_CONNECT_TIMEOUT_S
     )
-    return database if copy is None else copy  # type: ignore[return-value]
+    if copy is None:
+        return database
+    key = id(database)
+    try:
+        ref = weakref.ref(database, lambda _ref: _private_copies.pop(key, None))
+    except TypeError:  # not weakly referenceable: a copy per call, as asked
+        return copy  # type: ignore[return-value]
+    with _private_copies_lock:
+        _private_copies[key] = (ref, copy)  # type: ignore[assignment]
+    return copy  # type: ignore[return-value]
 
 
 def describe_database(database: object) -> str:

@@ -456,3 +456,20 @@ def test_a_failed_read_opens_the_breaker_and_the_background_thread_closes_it(mak
     _wait_until(lambda: db.unreachable_since is None, "the probe to find the server back")
     assert list(db.fetch(KEY)) == [b"written elsewhere"]
     assert db.failed_direct_calls == 1
+
+
+def test_private_database_is_one_copy_per_redis_database_and_the_database_otherwise(tmp_path):
+    import redis
+    from hypothesis.extra.redis import RedisExampleDatabase
+
+    from hypofuzz_nb.resilient import private_database
+
+    user = RedisExampleDatabase(redis.Redis(host="127.0.0.1", port=1))
+    copy = private_database(user)
+    assert copy is not user
+    assert copy.redis.connection_pool is not user.redis.connection_pool
+    assert private_database(user) is copy  # readers may call it per read
+    other = RedisExampleDatabase(redis.Redis(host="127.0.0.1", port=1))
+    assert private_database(other) is not copy
+    directory = DirectoryBasedExampleDatabase(tmp_path)
+    assert private_database(directory) is directory
