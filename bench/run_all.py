@@ -33,6 +33,7 @@ QUICK = [
     ["bench_kernel_latency.py", "--quick"],
     ["bench_scaling.py", "--skip-load", "--worker-rounds", "2", "--window", "5"],
     ["bench_memory.py", "--quick"],
+    ["bench_outage.py", "--quick"],
 ]
 FULL = [
     ["bench_demo.py"],
@@ -44,6 +45,7 @@ FULL = [
     ["bench_kernel_latency.py"],
     ["bench_scaling.py"],
     ["bench_memory.py"],
+    ["bench_outage.py"],
 ]
 
 
