@@ -629,7 +629,8 @@ def test_recent_reports_of_a_stopped_worker_read_as_idle_and_a_new_worker_as_run
     store.mark_worker_stopped("a" * 32)
     store.mark_worker_stopped("b" * 32)
 
-    statuses = dict(zip(*(load(database).tests[c] for c in ("database_key", "status")), strict=True))
+    tests = load(database).tests
+    statuses = dict(zip(tests["database_key"], tests["status"], strict=True))
     assert statuses == {key_to_base64(KEY): "idle", key_to_base64(OTHER_KEY): "running"}
 
     # A later session starts: its worker has a uuid of its own, so nothing is cleared.
