@@ -4,7 +4,8 @@ A :class:`Dashboard` shows what one database holds. One refresher thread per
 dashboard reloads the data when a :class:`~hypofuzz_nb.watch.DatabaseWatcher`
 reports a change (Redis pub/sub, ``add_listener`` where the database delivers
 changes, or the watcher's own polling) or when the poll interval passes, never
-more often than twice a second, and only redraws what changed. Workers never touch
+more often than twice a second nor for more than a small share of the time (it
+shares the kernel's GIL), and only redraws what changed. Workers never touch
 these widgets: the database is the only channel between them, so a dashboard
 works the same for a worker in this kernel and for workers on other machines.
 
@@ -64,8 +65,9 @@ TABLE_NOTE = (
     "since new: inputs since the test's last new behaviour."
 )
 
-#: While fuzzing, the refresher spends at most about this share of the wall time
-#: reloading and redrawing: it shares the kernel's GIL with the code a user runs.
+#: The refresher spends at most about this share of the wall time reloading and
+#: redrawing: it shares the kernel's GIL with the code a user runs (and with a
+#: worker fuzzing in the kernel).
 REFRESH_DUTY = 0.05
 #: The progress plot, the dearest part to draw, is redrawn at most this often (seconds)
 #: while the data keeps changing; the table follows every refresh.
@@ -255,7 +257,10 @@ class Dashboard:
     Guarantees: the constructor loads once, so even a static rendering shows data;
     afterwards one daemon thread reloads at most once per ``MIN_REFRESH_INTERVAL``
     (on a change event, or every ``poll_interval`` seconds), so the kernel is never
-    blocked by a slow database; a failing load keeps the last data on screen and
+    blocked by a slow database, and works (reloads and redraws) at most about
+    ``REFRESH_DUTY`` of the time once a burst of ``REFRESH_BURST_S`` is spent, so that
+    code the user runs meanwhile keeps the kernel's GIL; the plot is redrawn at most
+    every ``PLOT_MIN_INTERVAL`` while the data keeps changing; a failing load keeps the last data on screen and
     says since when the database is unreachable; :meth:`close` stops the thread and
     the listener.
     """
@@ -605,7 +610,11 @@ class Dashboard:
                 if self._plot_stale and now >= self._next_plot_at:
                     if not self._pause_for_budget():
                         return
-                    self._timed(self._render_plot)
+                    try:
+                        self._timed(self._render_plot)
+                    except Exception as exc:  # as below: live updates must go on
+                        self._plot_stale = False
+                        self.last_error = f"plot failed: {type(exc).__name__}: {exc}"
                 elif self._unreachable() != self._shown_unreachable and not self._stop.is_set():
                     with self._lock:
                         self.header.value = self._header_html()
