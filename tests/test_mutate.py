@@ -94,3 +94,56 @@ def test_fuzz_provider_draws_boundaries() -> None:
     assert _compat.engine_execute(state, data)[0] == _compat.EngineStatus.VALID
     assert seen <= set(range(10, 21))
     assert {10, 20} <= seen
+
+
+def _string_constraints() -> dict:
+    """The constraints Hypothesis records for a drawn ``st.text(alphabet=a-z)``."""
+    from hypothesis import given
+    from hypothesis import settings as Settings
+    from hypothesis import strategies as st
+
+    from hypofuzz_nb import _compat
+
+    @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=10))
+    def draws(s):
+        pass
+
+    state = _compat.engine_make_state(draws, {}, Settings(database=None, deadline=None))
+    data = _compat.engine_new_data((), Random(0), FuzzProvider, 100)
+    _compat.engine_execute(state, data)
+    (node,) = _compat.engine_nodes(data)
+    return node[1]
+
+
+def test_substitutions_put_each_constant_at_each_free_position_once() -> None:
+    def near(frame):
+        return frame[0] == 0x48
+
+    mutator = Mutator(Random(4))
+    mutator.constants.ints = (4242, 77)
+    mutator.constants.strings = ("needle", "NO")  # "NO" is outside the alphabet
+    nodes = (
+        ("boolean", {"p": 0.5}, True, True),  # forced: never substituted
+        ("integer", INT_0_255, 5, False),
+        ("integer", INT_0_255, 5, True),
+        ("string", _string_constraints(), "", False),
+        ("integer", INT_0_255, 0, False),
+    )
+    seed = Seed(tuple(n[2] for n in nodes), nodes)
+    out = list(mutator.substitutions(seed, [near.__code__]))
+    assert len(out) == len(set(out))
+    # the constants of the code where the seed showed something new come first
+    assert out[:5] == [(True, v, 5, "", 0) for v in (0, 1, 0x47, 0x48, 0x49)]
+    for prefix in out:
+        changed = [i for i, (a, b) in enumerate(zip(prefix, seed.choices, strict=True)) if a != b]
+        assert len(changed) == 1 and changed[0] in (1, 3, 4), prefix
+        value = prefix[changed[0]]
+        if changed[0] == 3:
+            assert value == "needle"
+        else:
+            assert 0 <= value <= 255  # 4242 does not fit
+    assert (True, 5, 5, "needle", 0) in out
+    assert (True, 5, 5, "", 77) in out
+    assert (True, 5, 5, "", 0x48) in out
+    # a seed without its recorded nodes has nothing to substitute
+    assert list(mutator.substitutions(Seed(seed.choices))) == []

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -118,6 +119,43 @@ def test_scheduler_refuses_an_empty_choice():
         Scheduler(1).pick([])
 
 
+def _shares(scheduler: Scheduler, n: int, picks: int, batch) -> list[float]:
+    """Run ``picks`` simulated batches; ``batch(index, own_batches) -> (seconds, new)``."""
+    seconds = [0.0] * n
+    own = [0] * n
+    for _ in range(picks):
+        chosen = scheduler.pick(list(range(n)))
+        own[chosen] += 1
+        cost, new = batch(chosen, own[chosen])
+        scheduler.record(chosen, 100, new, seconds=cost)
+        seconds[chosen] += cost
+    return [s / sum(seconds) for s in seconds]
+
+
+def test_scheduler_keeps_time_on_a_test_still_climbing_a_chain():
+    # Test 0 finds its next step every 40 of its batches (4 s of its own time); the
+    # other four found everything at once. Counted over a window of recent batches,
+    # test 0 looks like the others between its finds and gets a fifth of the time.
+    shares = _shares(
+        Scheduler(5, fair_every=3),
+        5,
+        2000,
+        lambda i, k: (0.1, 1 if (i == 0 and k % 40 == 0) or k == 1 else 0),
+    )
+    assert shares[0] > 0.5
+    assert min(shares[1:]) > 0.05  # the fair share of time still reaches every test
+
+
+def test_scheduler_fair_share_is_a_share_of_the_time_not_of_the_picks():
+    # Test 0 finds something in every 0.05 s batch; test 1 finds nothing in 2 s
+    # batches. A third of the picks would give test 1 nearly all the time.
+    shares = _shares(
+        Scheduler(2, fair_every=3), 2, 300, lambda i, k: (0.05, 1) if i == 0 else (2.0, 0)
+    )
+    assert shares[0] > 0.6
+    assert shares[1] > 0.25
+
+
 def _status(nodeid: str, **kw) -> TestStatus:
     fields = dict(
         nodeid=nodeid,
@@ -221,6 +259,8 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
         ({"max_time": -1}, "max_time must be a positive number"),
         ({"max_examples": 0}, "max_examples must be a positive integer"),
         ({"timeout": 0}, "timeout must be a positive number"),
+        ({"seed": "1"}, "seed must be an integer or None"),
+        ({"seed": 1.5}, "seed must be an integer or None"),
         ({"targets": [], "workers": 2}, "targets= can only be fuzzed with workers=1"),
         ({"targets": []}, "targets= holds no fuzzable tests"),
     ],
@@ -577,3 +617,98 @@ def test_scheduler_gives_a_fast_test_more_time_than_a_slow_one_finding_as_little
     # one, and the slow one still gets a fair share of the time.
     total = seconds[0] + seconds[1]
     assert 0.15 * total <= seconds[1] <= 0.85 * total
+
+
+def _many_tests(n: int, slow: set[int]) -> str:
+    lines = ["import time", "from hypothesis import given, strategies as st", ""]
+    for i in range(n):
+        lines += [
+            "@given(st.integers(0, 1000))",
+            f"def test_{i:02d}(x):",
+            "    time.sleep(0.3)" if i in slow else "    pass",
+            f"    assert x != {i} or True",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def test_every_test_of_a_large_suite_runs_before_any_runs_a_second_batch(tmp_path):
+    from hypofuzz_nb.collect import collect_tests
+    from hypofuzz_nb.worker import _FuzzLoop
+
+    slow = {3, 17, 29, 41, 48}
+    project = make_project(tmp_path, {"test_many.py": _many_tests(50, slow)}, tag="many")
+    with collect_tests([str(project)], rootdir=project) as collection:
+        assert len(collection.targets) == 50
+        inputs: list[int] = []  # the target index of every input, in order
+
+        def on_input(index: int, choices: object) -> None:
+            if index >= 0:  # -1: the input ended
+                inputs.append(index)
+
+        loop = _FuzzLoop(
+            collection.targets,
+            collection.database,
+            max_time=None,
+            max_examples=None,
+            timeout=10.0,
+            on_input=on_input,
+        )
+
+        def batches() -> list[tuple[int, int]]:
+            runs: list[tuple[int, int]] = []
+            for index in list(inputs):
+                if runs and runs[-1][0] == index:
+                    runs[-1] = (index, runs[-1][1] + 1)
+                else:
+                    runs.append((index, 1))
+            return runs
+
+        thread = threading.Thread(target=loop.run)
+        thread.start()
+        try:
+            assert wait_until(lambda: len(batches()) > 60, seconds=300)
+        finally:
+            loop.request_stop()
+            thread.join(60)
+        assert not thread.is_alive()
+    runs = batches()
+    first = [index for index, _ in runs[:50]]
+    assert sorted(first) == list(range(50)), "a test ran twice before every test had run"
+    # A slow test's first batch is short: one input (and its confirmation), not the
+    # 2 s of a normal batch.
+    by_name = {i: t.nodeid.rsplit("test_", 1)[-1] for i, t in enumerate(loop.targets)}
+    for index, n in runs[:50]:
+        if int(by_name[index]) in slow:
+            assert n <= 2, (by_name[index], n)
+
+
+SEEDED = """
+from hypothesis import given, strategies as st
+
+@given(st.lists(st.integers(0, 50)), st.text(max_size=4))
+def test_seeded(xs, s):
+    if len(xs) > 3 and xs[0] == 7:
+        if s:
+            pass
+"""
+
+
+def test_the_same_seed_fuzzes_the_same_inputs(tmp_path):
+    from hypofuzz_nb.store import Store
+
+    project = make_project(tmp_path, {"test_seeded.py": SEEDED}, tag="seeded")
+
+    def corpus(seed: int) -> list[bytes]:
+        database = InMemoryExampleDatabase()
+        session = fuzz([str(project)], max_examples=300, database=database, seed=seed)
+        assert session.wait(300)
+        assert session.error is None
+        (test,) = session.status().tests
+        return sorted(
+            v for v, _ in Store(database).corpus(records.key_from_base64(test.database_key))
+        )
+
+    first = corpus(7)
+    assert first and corpus(7) == first
+    assert corpus(8) != first
