@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -311,7 +312,8 @@ def _cell_text(cells: list[dict], start: str) -> str:
         for mimetype, value in output.get("data", {}).items():
             if mimetype.startswith("text/"):
                 parts.append(value if isinstance(value, str) else "".join(value))
-    return "\n".join(parts)
+    # Without the terminal colours pytest adds when run from a kernel.
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))
 
 
 def _assert_table_fits_its_cell(page) -> None:
