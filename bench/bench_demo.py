@@ -124,6 +124,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = 2 if args.quick else args.seeds
+    # each run has its own working directory: a relative path would not resolve there
+    found = shutil.which(args.python)
+    if found is None:
+        parser.error(f"--python {args.python}: no such interpreter")
+    args.python = os.path.abspath(found)
     version = target_python_version(args.python)
     print_header(
         "demo: time to the planted bug among the five example tests (real CLI)",
