@@ -88,8 +88,9 @@ def one_run(python: str, seed: int, cap: float) -> tuple[float, str]:
                 if match:
                     last_line[0] = line.strip()
                     if int(match.group(1)) > 0 and process.poll() is None:
-                        # found: stop as Ctrl-C would (the summary is still printed)
-                        process.send_signal(signal.SIGINT)
+                        # found: the command stops on SIGTERM as on Ctrl-C (SIGINT is
+                        # ignored in processes started from a non-interactive background job)
+                        process.send_signal(signal.SIGTERM)
 
         reader = threading.Thread(target=follow, daemon=True)
         reader.start()
