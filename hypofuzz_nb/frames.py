@@ -51,6 +51,7 @@ import pandas as pd
 from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb.records import WorkerIdentity, key_to_base64, reports_key
+from hypofuzz_nb.resilient import private_database
 from hypofuzz_nb.store import Store, StoredFailure, open_database
 
 __all__ = ["RUNNING_WITHIN_S", "SCHEMAS", "STATUSES", "FuzzData", "SkippedValuesWarning", "load"]
@@ -201,8 +202,12 @@ def load(
         collected = {t.database_key: t.nodeid for t in listing.targets}
     elif isinstance(database, (str, os.PathLike)):
         database = open_database(database)
-    store = Store(database, read_only=True)
+    # Read a Redis database through a client of our own (bounded timeouts, no retry
+    # jitter from the global random), so a dashboard in a kernel that also fuzzes never
+    # stalls on, or perturbs, the fuzzing thread during an outage.
+    store = Store(private_database(database), read_only=True)
     data = _load_from_store(store, collected)
+    data.database = database
     if data.skipped:
         total = sum(data.skipped.values())
         kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(data.skipped.items()))

@@ -376,3 +376,33 @@ def test_watcher_reconnecting_after_an_outage_leaves_the_global_random_state_alo
             host="127.0.0.1", port=1, retry=Retry(EqualJitterBackoff(0.02, 0.005), 3)
         ).ping()
     assert random.getstate() != state
+
+
+@pytest.mark.redis
+def test_load_during_an_outage_leaves_the_global_random_state_alone(make_redis_server):
+    import redis
+    from hypothesis.extra.redis import RedisExampleDatabase
+    from redis.backoff import EqualJitterBackoff
+    from redis.retry import Retry
+
+    import hypofuzz_nb
+
+    server = make_redis_server()
+    # A user's client whose retries draw jitter from the global random module.
+    client = redis.Redis(
+        host="127.0.0.1", port=server.port, retry=Retry(EqualJitterBackoff(0.02, 0.005), 3)
+    )
+    database = RedisExampleDatabase(client)
+    assert hypofuzz_nb.load(database).database is database
+    server.kill()
+    state = random.getstate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the unreachable-database warning, if any
+        try:
+            hypofuzz_nb.load(database)
+        except Exception as e:  # an unreachable database may raise; it must say which
+            assert str(server.port) in str(e)
+    assert random.getstate() == state
+    with pytest.raises(redis.ConnectionError):  # the premise: the user's client touches it
+        client.ping()
+    assert random.getstate() != state
