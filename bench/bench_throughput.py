@@ -13,7 +13,8 @@ Per test and side, every figure is the median of ``--runs`` runs with its min-ma
                (bench/targets/throughput_tests.py, less its bookkeeping), by the fuzzer's own BranchRecorder on
                both sides (the standard library is not code under test: the JSON test's
                branches are its own body's)
-and the paired ratio fuzzer/plain of calls/s. Plain Hypothesis: max_examples 10**9,
+and the paired ratios fuzzer/plain of calls/s and of choices/s (calls/s x choices:
+the volume of input each side ran). Plain Hypothesis: max_examples 10**9,
 no database, no deadline, phases generate + target, stopped at the same wall time.
 On Python 3.11 recording branches costs plain Hypothesis a sys.settrace tracer, so
 its calls/s and choices come from an untraced run and its branches from a second,
@@ -177,6 +178,11 @@ def main() -> None:
         )
         medians.append(statistics.median(paired))
         print(f"   ratio fuzzer/plain calls/s {summarize(paired, fmt='.2f', unit='x')}")
+        volume = ratios(
+            [s["calls/s"] * s["choices"] for s in results["fuzzer"]],
+            [s["calls/s"] * s["choices"] for s in results["plain"]],
+        )
+        print(f"   ratio fuzzer/plain choices/s {summarize(volume, fmt='.2f', unit='x')}")
     geo = math.exp(statistics.fmean(math.log(r) for r in medians))
     print(f"\ngeometric mean of the median ratios: {geo:.2f}x  {context()}")
 
