@@ -4,7 +4,8 @@ Each worker process writes the input about to run into a shared-memory slot
 (``hypofuzz_nb.worker._SlotWriter``), so that its supervisor can save the input that
 killed it. This measures what that costs, in one process, without process start-up
 or scheduling noise: the same fuzz loop on bench_scaling.py's four-test project, with
-and without the slot writer, alternating ``--rounds`` times, best of each.
+and without the slot writer, alternating ``--rounds`` times; each figure is the median
+with min-max.
 
 Usage::
 
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from _common import context, interleave, print_header, summarize, summarize_ratio  # noqa: E402
 from bench_scaling import PROJECT_TESTS  # noqa: E402
 
 
@@ -73,26 +75,31 @@ def writer_cost_us(n: int = 20_000) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    print_header("crash-tracking slot: fuzz loop with and without it", rounds=args.rounds)
     project = Path(tempfile.mkdtemp(prefix="hypofuzz_nb-slot-"))
     (project / "tests").mkdir()
     (project / "tests" / "test_scaling.py").write_text(PROJECT_TESTS)
     old = os.getcwd()
     os.chdir(project)
     try:
-        without = with_slot = 0.0
-        for _ in range(args.rounds):
-            without = max(without, run_loop(False, args.window))
-            with_slot = max(with_slot, run_loop(True, args.window))
+        runs = interleave(
+            {
+                "without": lambda _i: run_loop(False, args.window),
+                "with": lambda _i: run_loop(True, args.window),
+            },
+            args.rounds,
+        )
     finally:
         os.chdir(old)
         shutil.rmtree(project, ignore_errors=True)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    print(f"inputs/s without the slot:  {without:10,.0f}")
-    print(f"inputs/s with the slot:     {with_slot:10,.0f}")
-    print(f"ratio with / without:       {with_slot / without:10.3f}  (no cost: 1.000)")
-    print(f"slot writer alone:          {writer_cost_us():10.2f} us per input")
+    writer = [writer_cost_us() for _ in range(args.rounds)]
+    print(f"inputs/s without the slot:  {summarize(runs['without'], fmt=',.0f')}")
+    print(f"inputs/s with the slot:     {summarize(runs['with'], fmt=',.0f')}")
+    print(f"ratio with / without:       {summarize_ratio(runs['with'], runs['without'])}")
+    print(f"slot writer alone:          {summarize(writer, fmt='.2f', unit=' us')} per input")
+    print(f"   {context()}")
     return 0
 
 
