@@ -6,7 +6,7 @@ figures, and every figure as the median of repeated runs with its min-max spread
 the number of runs; ratios compare against a baseline run interleaved with it.
 Timing targets hold on a quiet machine (load average below 1 when a run starts).
 
-    python bench/run_all.py            # quick forms (about 15 minutes on a quiet 2-core machine)
+    python bench/run_all.py            # quick forms (aim: under 15 minutes, quiet 2-core machine)
     python bench/run_all.py --full     # the full forms (several hours on 2 cores)
 """
 
