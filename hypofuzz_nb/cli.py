@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=(
             "hypofuzz-nb fuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]\n"
             "                        [--timeout SECONDS] [--no-dashboard | --dashboard-only]\n"
-            "                        [--seed N] [-- PYTEST_ARGS ...]"
+            "                        [--seed N] [-x] [-- PYTEST_ARGS ...]"
         ),
         description=(
             "Fuzz the Hypothesis tests that pytest collects from PATHS (default: the "
@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="seed the choice of inputs, for repeatable runs (default: random)",
+    )
+    fuzz.add_argument(
+        "-x",
+        "--exitfirst",
+        action="store_true",
+        help="stop as soon as the first failure is found and saved (like pytest -x)",
     )
     mode = fuzz.add_mutually_exclusive_group()
     mode.add_argument(
@@ -381,6 +387,7 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         max_examples=args.max_examples,
         timeout=args.timeout,
         seed=args.seed,
+        exitfirst=args.exitfirst,
     )
     for error in session.collection_errors:
         # Their tests are not fuzzed; the others are. Say so once, up front.

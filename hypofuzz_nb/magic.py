@@ -30,8 +30,8 @@ from IPython.display import display
 
 USAGE = """\
 %hypofuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]
-          [--timeout SECONDS] [--dashboard-only | --no-dashboard] [--interactive]
-          [-- PYTEST_ARGS ...]
+          [--timeout SECONDS] [-x] [--dashboard-only | --no-dashboard]
+          [--interactive] [-- PYTEST_ARGS ...]
 %hypofuzz status | stop | wait | failures
 %%hypofuzz [--max-time SECONDS]     (cell magic: run the cell, then fuzz its @given tests)
 
@@ -42,6 +42,7 @@ current directory) in the background, and show the live dashboard.
   --max-time SECONDS   stop after this long (default: run until `%hypofuzz stop`)
   --max-examples N     stop each test after this many inputs
   --timeout SECONDS    per-input timeout (default 10)
+  -x, --exitfirst      stop once the first failure is found and saved
   --dashboard-only     no workers: show the dashboard of the database only
   --no-dashboard       workers only: no dashboard
   --interactive        draw the progress plot with ipympl (zoom and pan; the
@@ -98,6 +99,7 @@ def _line_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-time", type=_positive_float, default=None)
     parser.add_argument("--max-examples", type=_positive_int, default=None)
     parser.add_argument("--timeout", type=_positive_float, default=10.0)
+    parser.add_argument("-x", "--exitfirst", action="store_true")
     roles = parser.add_mutually_exclusive_group()
     roles.add_argument("--dashboard-only", action="store_true")
     roles.add_argument("--no-dashboard", action="store_true")
@@ -200,6 +202,7 @@ class HypofuzzMagics(Magics):
                 max_time=args.max_time,
                 max_examples=args.max_examples,
                 timeout=args.timeout,
+                exitfirst=args.exitfirst,
             )
             if _state.session.error is not None:
                 raise _state.session.error

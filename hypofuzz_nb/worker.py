@@ -1396,6 +1396,7 @@ def fuzz(
     timeout: float = 10.0,
     targets: Any = None,
     seed: int | None = None,
+    exitfirst: bool = False,
 ) -> FuzzSession:
     """Start fuzzing Hypothesis tests in the background and return the session.
 
@@ -1409,6 +1410,8 @@ def fuzz(
     settings profile in effect after collection; a given database is used for all
     tests. ``timeout`` is the per-input time limit in seconds. ``seed`` (an integer)
     makes each test's choice of inputs repeatable (timing still decides how many run).
+    ``exitfirst=True`` stops the session once the first failure is saved (like
+    pytest's ``-x``): the quickest way to a bug when that is all you are after.
 
     Raises :class:`~hypofuzz_nb.errors.HypofuzzNbError` subclasses for anything the
     user must fix before fuzzing can start (bad path, import error, no tests ...).
@@ -1427,6 +1430,8 @@ def fuzz(
         raise WorkerError(f"timeout must be a positive number of seconds, not {timeout!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise WorkerError(f"seed must be an integer or None, not {seed!r}")
+    if not isinstance(exitfirst, bool):
+        raise WorkerError(f"exitfirst must be True or False, not {exitfirst!r}")
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
     path_list = tuple(os.fspath(p) for p in paths)
@@ -1486,6 +1491,8 @@ def fuzz(
         session.collection_errors = collection_errors
         session.not_fuzzable = not_fuzzable
         session.collection_notes = notes
+        if exitfirst:
+            _stop_on_first_failure(session)
         return session
     # The worker processes collect for themselves; this collection only checked
     # that there is something to fuzz and found the database.
@@ -1525,7 +1532,25 @@ def fuzz(
     session.collection_errors = collection_errors
     session.not_fuzzable = not_fuzzable
     session.collection_notes = notes
+    if exitfirst:
+        _stop_on_first_failure(session)
     return session
+
+
+def _stop_on_first_failure(session: FuzzSession, poll: float = 0.2) -> None:
+    """Stop ``session`` from a daemon thread once it reports a failure.
+
+    A test counts a failure only after saving it (shrunk, under its key), so stopping
+    then loses nothing; the session's own stop() does the rest, as for any stop.
+    """
+
+    def watch() -> None:
+        while not session.wait(timeout=poll):
+            if session.failures:
+                session.stop()
+                return
+
+    threading.Thread(target=watch, name="hypofuzz_nb-exitfirst", daemon=True).start()
 
 
 def ci_profile_hint() -> str:

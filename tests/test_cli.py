@@ -490,3 +490,31 @@ def test_a_session_status_reads_as_a_table_and_escapes_node_ids_in_html():
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("<tr>") == 4
     assert repr(running) == str(running)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_exitfirst_stops_the_session_once_a_failure_is_saved(tmp_path, workers):
+    # Without -x this session would never end: the passing test has no limit.
+    project = make_project(tmp_path, {"test_fail.py": FAILING, "test_pass.py": PASSING})
+    result = hypofuzz_nb(project, "fuzz", "-x", "-n", workers, "--no-dashboard", timeout=240)
+    assert result.returncode == EXIT_FAILURES, result.stdout + result.stderr
+    assert "FAILED test_fail.py::test_small" in result.stdout
+    assert "x=1000" in result.stdout
+    replay = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "test_fail.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 1, replay.stdout
+    assert "x=1000" in replay.stdout
+
+
+def test_exitfirst_must_be_a_bool(tmp_path):
+    from hypofuzz_nb.errors import HypofuzzNbError
+    from hypofuzz_nb.worker import fuzz
+
+    project = make_project(tmp_path, {"test_pass.py": PASSING})
+    with pytest.raises(HypofuzzNbError, match="exitfirst must be True or False, not 'yes'"):
+        fuzz([str(project)], exitfirst="yes")

@@ -176,6 +176,25 @@ def test_status_shows_a_table_as_html_in_notebooks_and_text_in_terminals(shell, 
     assert f"{status.inputs:,} inputs" in bundle["text/plain"]
 
 
+def test_exitfirst_ends_the_session_at_the_first_failure_and_wait_returns(shell, tmp_path, capsys):
+    _write_buggy_project(tmp_path)
+    (tmp_path / "tests" / "test_passing.py").write_text(
+        "from hypothesis import given, strategies as st\n\n"
+        "@given(st.lists(st.integers()))\n"
+        "def test_sorted_twice(xs):\n"
+        "    assert sorted(sorted(xs)) == sorted(xs)\n"
+    )
+    # No --max-time: without -x the passing test would keep the session running.
+    shell.run_line_magic("hypofuzz", "tests -x --no-dashboard")
+    session = magic._state.session
+    shell.run_line_magic("hypofuzz", "wait")
+    assert not session.running
+    assert session.status().failures == 1
+    found = shell.run_line_magic("hypofuzz", "failures")
+    assert any("n=10" in f.representation for f in found if f.state == "shrunk")
+    assert "done:" in capsys.readouterr().out
+
+
 def test_stop_returns_promptly_and_the_session_ends(shell, tmp_path, capsys):
     _write_project(tmp_path)
     shell.run_line_magic("hypofuzz", "tests --no-dashboard")
