@@ -407,7 +407,9 @@ def failures(data: Any, *, database: ExampleDatabase | None = None) -> list[Fail
 
     ``database`` is the database they were loaded from (default: ``data.database``
     when ``data`` carries one); it is only read, to replay failures without
-    stored choices. Shrunk failures come first, then unshrunk, then fixed.
+    stored choices. Shrunk failures come first, then unshrunk, then fixed. An
+    unshrunk failure whose input is its test's shrunk one (the input the fuzzer
+    found was minimal already) is listed once, as shrunk.
     """
     frame = getattr(data, "failures", None)
     if frame is None:
@@ -428,5 +430,7 @@ def failures(data: Any, *, database: ExampleDatabase | None = None) -> list[Fail
         Failure.from_row(row, database=database, database_key=keys.get(str(row.get("nodeid"))))
         for row in frame.to_dict("records")
     ]
+    shrunk = {(f.nodeid, f.choices) for f in result if f.state == "shrunk" and f.choices}
+    result = [f for f in result if not (f.state == "unshrunk" and (f.nodeid, f.choices) in shrunk)]
     result.sort(key=lambda f: (order.get(f.state, 3), f.nodeid))
     return result

@@ -66,6 +66,24 @@ def test_failures_from_frame_sorted_by_state():
     assert failures(make_data(1, 1)) == []
 
 
+def test_an_unshrunk_failure_equal_to_the_shrunk_one_is_listed_once():
+    data = make_data(
+        2,
+        3,
+        failures=[
+            failure_row("tests/test_mod.py::test_0", state="unshrunk", choices=(1, 2)),
+            failure_row("tests/test_mod.py::test_0", state="shrunk", choices=(1, 2)),
+            failure_row("tests/test_mod.py::test_1", state="unshrunk", choices=(5, 9)),
+            failure_row("tests/test_mod.py::test_1", state="shrunk", choices=(0, 0)),
+        ],
+    )
+    assert [(f.state, f.nodeid, f.choices) for f in failures(data)] == [
+        ("shrunk", "tests/test_mod.py::test_0", (1, 2)),
+        ("shrunk", "tests/test_mod.py::test_1", (0, 0)),
+        ("unshrunk", "tests/test_mod.py::test_1", (5, 9)),
+    ]
+
+
 def test_failures_of_wrong_object_says_what_to_pass():
     with pytest.raises(TypeError, match=r"hypofuzz_nb\.load\(\)"):
         failures([1, 2])

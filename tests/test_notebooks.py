@@ -46,8 +46,8 @@ def test_quickstart_waits_long_enough_for_the_slowest_python():
     # On 3.11 with a load average of 7 on 2 cores, 300 s of fuzzing did not find the
     # planted bug; a short bound makes "no failure found" a new user's first sight.
     source = _source_of(nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4))
-    assert "max_time=600" in source
-    assert "while session.running and not session.failures" in source
+    assert "%hypofuzz tests -x --max-time 600" in source
+    assert "%hypofuzz wait" in source
 
 
 def _execute(name: str, tmp_path: Path) -> nbformat.NotebookNode:
@@ -116,16 +116,17 @@ def test_quickstart_finds_the_planted_bug_shrinks_and_replays_it(tmp_path):
     notebook = _execute("quickstart.ipynb", tmp_path)
 
     # The live dashboard, as a widget with an HTML fallback, never a blank.
-    dashboard = _cell(notebook, "import hypofuzz_nb\n\nsession = hypofuzz_nb.fuzz(")
+    dashboard = _cell(notebook, "%load_ext hypofuzz_nb\n%hypofuzz tests -x")
     assert "application/vnd.jupyter.widget-view+json" in _mimetypes(dashboard)
     assert "text/html" in _mimetypes(dashboard)
 
-    # The wait ended on the failure, not on the time limit.
-    waited = _text(_cell(notebook, "# A cheap wait"))
+    # The wait ended on the failure (-x), not on the time limit.
+    waited = _text(_cell(notebook, "%hypofuzz wait"))
     assert PLANTED_NODEID in waited
+    assert "1 failing" in waited or "1 failure" in waited, waited
 
     # The failure explorer shows the planted bug, shrunk to its one failing input.
-    explored = _text(_cell(notebook, "found = hypofuzz_nb.failures("))
+    explored = _text(_cell(notebook, "found = %hypofuzz failures"))
     assert PLANTED_NODEID in explored
     assert "IndexError" in explored
     assert PLANTED_EXAMPLE in explored
@@ -143,7 +144,7 @@ def test_quickstart_finds_the_planted_bug_shrinks_and_replays_it(tmp_path):
     assert "test_decode_never_crashes" in replayed
     assert "IndexError" in replayed
 
-    frames = _text(_cell(notebook, "data = hypofuzz_nb.load()"))
+    frames = _text(_cell(notebook, "import hypofuzz_nb\n\ndata = hypofuzz_nb.load()"))
     assert "test_decode_never_crashes" in frames
     assert "failed" in frames
     assert "image/png" in _mimetypes(_cell(notebook, "hypofuzz_nb.plot_progress("))

@@ -431,7 +431,7 @@ def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browse
         )
         # What the notebook promises: the planted bug, found and shrunk to its one
         # failing input, re-raised in the kernel, and replayed by plain pytest.
-        explored = _cell_text(cells, "found = hypofuzz_nb.failures(")
+        explored = _cell_text(cells, "found = %hypofuzz failures")
         assert PLANTED_NODEID in explored
         assert PLANTED_EXAMPLE in explored
         assert "IndexError" in explored
