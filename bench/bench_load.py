@@ -12,8 +12,11 @@ Then, each in a fresh child process, alternating round by round, it times:
   the database directory and of every key directory in it, and ``os.open`` +
   ``os.read`` of every file (no parsing at all; it reads every file of the database,
   a few more than ``load()`` needs, such as Hypothesis' key index);
+- ``read+parse``: the same reader plus ``json.loads`` of every report, the least any
+  reader must do to know what the reports say;
 - ``hypofuzz_nb.load(db)``: read, parse, validate, merge and build all frames (it
-  reads the files in a helper process while it parses).
+  reads the files in a helper process while it parses). pandas and our frames module
+  are imported before the clock starts, as on the other side.
 
 Peak RSS is the sum over the child's whole process tree (helper processes included),
 sampled by this process every 5 ms while the child runs (psutil when installed, else
@@ -114,14 +117,46 @@ def read_every_file(root: str) -> tuple[int, int]:
     return files, total
 
 
+def read_and_parse_every_file(root: str) -> int:
+    """The plain reader plus ``json.loads`` of every value that is a JSON object (the
+    reports): the least any reader must do to know what the reports say."""
+    loads = json.loads
+    parsed = 0
+    read, open_, close, flags = os.read, os.open, os.close, os.O_RDONLY
+    with os.scandir(root) as top:
+        dirs = [entry.path for entry in top if entry.is_dir(follow_symlinks=False)]
+    for directory in dirs:
+        with os.scandir(directory) as entries:
+            paths = [entry.path for entry in entries]
+        for path in paths:
+            fd = open_(path, flags)
+            try:
+                chunks = [read(fd, 65536)]
+                while len(chunks[-1]) == 65536:
+                    chunks.append(read(fd, 65536))
+            finally:
+                close(fd)
+            value = b"".join(chunks)
+            if value[:1] == b"{":
+                try:
+                    loads(value)
+                except ValueError:
+                    continue
+                parsed += 1
+    return parsed
+
+
 def child(mode: str, path: str) -> None:
     """Run one measurement in this fresh process and print it as JSON."""
     import hypofuzz_nb  # both sides pay the imports outside the timed part
+    import hypofuzz_nb.frames
 
     start = time.perf_counter()
     if mode == "read":
         files, _ = read_every_file(path)
         count = files
+    elif mode == "parse":
+        count = read_and_parse_every_file(path)
     else:
         data = hypofuzz_nb.load(DirectoryBasedExampleDatabase(path))
         count = len(data.reports)
@@ -222,14 +257,15 @@ def main() -> None:
         runs = interleave(
             {
                 "read": lambda _i, p=path: measure("read", p / "db"),
+                "parse": lambda _i, p=path: measure("parse", p / "db"),
                 "load": lambda _i, p=path: measure("load", p / "db"),
             },
             args.rounds,
         )
-        reads, loads = runs["read"], runs["load"]
+        reads, parses, loads = runs["read"], runs["parse"], runs["load"]
         reports = loads[0]["count"]
         print(f"\n{name}: {reports:,} reports in {reads[0]['count']:,} files  {context()}")
-        for side, label in ((reads, "plain reader"), (loads, "load()")):
+        for side, label in ((reads, "plain reader"), (parses, "read+parse"), (loads, "load()")):
             seconds = [r["seconds"] for r in side]
             rss = [r["rss_mb"] for r in side]
             print(
@@ -238,6 +274,8 @@ def main() -> None:
             )
         ratio = [lo["seconds"] / r["seconds"] for lo, r in zip(loads, reads, strict=True)]
         print(f"   load / plain reader {summarize(ratio, fmt='.2f', unit='x')}")
+        vs_parse = [lo["seconds"] / p["seconds"] for lo, p in zip(loads, parses, strict=True)]
+        print(f"   load / read+parse   {summarize(vs_parse, fmt='.2f', unit='x')}")
         medians[name] = (
             reports,
             statistics.median(r["seconds"] for r in reads),
