@@ -93,28 +93,33 @@ def build(path: Path, n_tests: int, n_reports: int) -> None:
     done.write_text(json.dumps({"tests": n_tests, "reports": n_reports}))
 
 
+def _file_paths(root: str) -> list[str]:
+    """Every file of the directory database at ``root`` (one folder per key)."""
+    with os.scandir(root) as top:
+        dirs = [entry.path for entry in top if entry.is_dir(follow_symlinks=False)]
+    paths: list[str] = []
+    for directory in dirs:
+        with os.scandir(directory) as entries:
+            paths.extend(entry.path for entry in entries)
+    return paths
+
+
+def _read(path: str, read=os.read, open_=os.open, close=os.close, flags=os.O_RDONLY) -> bytes:
+    fd = open_(path, flags)
+    try:
+        chunks = [read(fd, 65536)]
+        while len(chunks[-1]) == 65536:
+            chunks.append(read(fd, 65536))
+    finally:
+        close(fd)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def read_every_file(root: str) -> tuple[int, int]:
     """(files, bytes) of every file in the directory database at ``root``, read as
     fast as plain Python reads small files: no pathlib, no file objects."""
-    files = total = 0
-    read, open_, close, flags = os.read, os.open, os.close, os.O_RDONLY
-    with os.scandir(root) as top:
-        dirs = [entry.path for entry in top if entry.is_dir(follow_symlinks=False)]
-    for directory in dirs:
-        with os.scandir(directory) as entries:
-            paths = [entry.path for entry in entries]
-        for path in paths:
-            fd = open_(path, flags)
-            try:
-                chunk = read(fd, 65536)
-                total += len(chunk)
-                while len(chunk) == 65536:
-                    chunk = read(fd, 65536)
-                    total += len(chunk)
-            finally:
-                close(fd)
-            files += 1
-    return files, total
+    paths = _file_paths(root)
+    return len(paths), sum(len(_read(path)) for path in paths)
 
 
 def read_and_parse_every_file(root: str) -> int:
@@ -122,27 +127,14 @@ def read_and_parse_every_file(root: str) -> int:
     reports): the least any reader must do to know what the reports say."""
     loads = json.loads
     parsed = 0
-    read, open_, close, flags = os.read, os.open, os.close, os.O_RDONLY
-    with os.scandir(root) as top:
-        dirs = [entry.path for entry in top if entry.is_dir(follow_symlinks=False)]
-    for directory in dirs:
-        with os.scandir(directory) as entries:
-            paths = [entry.path for entry in entries]
-        for path in paths:
-            fd = open_(path, flags)
+    for path in _file_paths(root):
+        value = _read(path)
+        if value[:1] == b"{":
             try:
-                chunks = [read(fd, 65536)]
-                while len(chunks[-1]) == 65536:
-                    chunks.append(read(fd, 65536))
-            finally:
-                close(fd)
-            value = b"".join(chunks)
-            if value[:1] == b"{":
-                try:
-                    loads(value)
-                except ValueError:
-                    continue
-                parsed += 1
+                loads(value)
+            except ValueError:
+                continue
+            parsed += 1
     return parsed
 
 
