@@ -35,6 +35,7 @@ from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.failures import Failure, failures
+from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.watch import DatabaseWatcher
 
@@ -288,6 +289,7 @@ class Dashboard:
             )
         self.poll_interval = max(float(poll_interval), MIN_REFRESH_INTERVAL)
         self.plot_dpi = plot_dpi
+        self._plotter: PlotProcess | None = None
         self.data: Any = None
         self.failures: list[Failure] = []
         self.refresh_count = 0
@@ -386,13 +388,29 @@ class Dashboard:
             tests = None
             if self.scope_toggle.value == "selected":
                 tests = list(self.selection.value)
-            figure = plot_progress(
-                self.data,
-                y=self.y_toggle.value,
-                x=self.x_toggle.value,
-                log=self.log_toggle.value,
-                tests=tests,
-            )
+            options = {
+                "y": self.y_toggle.value,
+                "x": self.x_toggle.value,
+                "log": self.log_toggle.value,
+                "tests": tests,
+            }
+            # The refresher draws in the helper process: drawing here would hold the
+            # GIL that the kernel's cells need (see plot_process). A drawing the user
+            # asked for (first display, a toggle) is drawn here, at once.
+            if (
+                self._plotter is not None
+                and self._ipympl is None
+                and threading.current_thread() is self._thread
+            ):
+                try:
+                    self.image.value = self._plotter.png(
+                        self.data.reports, dpi=self.plot_dpi, **options
+                    )
+                    return
+                except PlotProcessUnavailable as error:
+                    self._plotter = None
+                    self.last_error = str(error)
+            figure = plot_progress(self.data, **options)
             if self._ipympl is not None:
                 self._show_on_canvas(
                     figure,
@@ -589,6 +607,8 @@ class Dashboard:
                 self._watcher = None
                 self.listening = False
                 self.last_error = f"cannot watch for changes: {type(exc).__name__}: {exc}"
+        if self._ipympl is None:
+            self._plotter = PlotProcess()
         self._thread = threading.Thread(
             target=self._refresh_loop, name="hypofuzz-nb-dashboard", daemon=True
         )
@@ -596,6 +616,12 @@ class Dashboard:
         self.header.value = self._header_html()
 
     def _refresh_loop(self) -> None:
+        if self._plotter is not None:
+            try:  # its imports overlap the first reloads
+                self._plotter.start()
+            except PlotProcessUnavailable as error:
+                self._plotter = None
+                self.last_error = str(error)
         last_load = time.monotonic()
         while not self._stop.is_set():
             # Wake on a change event, when the poll interval is up or a held-back plot
@@ -665,6 +691,8 @@ class Dashboard:
         self.listening = False
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        if self._plotter is not None:
+            self._plotter.close()
         _close_tree(self.widget)
 
     # -- display ---------------------------------------------------------------------

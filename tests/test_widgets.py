@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import itertools
 import json
+import os
 import sys
 import threading
 import time
@@ -413,6 +414,26 @@ def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_serve
     assert _wait_until(lambda: "unreachable" not in dashboard.header.value, timeout=30)
     write_reports(redis_database_from_url(server.url), _key("c"), "tests/test_c.py::test_c", 2)
     assert _wait_until(lambda: "tests/test_c.py::test_c" in dashboard.table.value, timeout=30)
+
+
+def test_the_refresher_draws_in_a_helper_process_and_the_first_drawing_here(dashboards):
+    db = InMemoryExampleDatabase()
+    key = _key("helper")
+    write_reports(db, key, "tests/test_h.py::test_h", 3)
+    dashboard = Dashboard(db, poll_interval=600)
+    dashboards.append(dashboard)
+    first = bytes(dashboard.image.value)
+    assert first.startswith(b"\x89PNG") and dashboard.plot_count == 1
+    write_reports(db, key, "tests/test_h.py::test_h", 5, start=1.7e9 + 100)
+    plotter = dashboard._plotter
+    assert plotter is not None
+    # The refresher's drawing comes from the helper (which first imports matplotlib).
+    assert _wait_until(lambda: plotter.drawings >= 1, timeout=60)
+    assert dashboard.plot_count >= 2
+    assert plotter.pid not in (None, os.getpid())
+    assert bytes(dashboard.image.value).startswith(b"\x89PNG")
+    dashboard.close()
+    assert plotter.pid is None  # closing the dashboard ends its helper
 
 
 def test_under_a_stream_of_changes_the_refresher_keeps_to_its_share_of_the_time(dashboards):
