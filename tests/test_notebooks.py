@@ -169,7 +169,9 @@ def test_exploring_failures_finds_explains_and_forgets_the_decoder_bug(tmp_path)
     # After the fix, plain Hypothesis deleted the example: the failure shows as fixed.
     fixed = _text(_cell(notebook, "def decode(encoded):"))
     assert "fixed" in fixed
-    assert "shrunk" not in fixed
+    # The shrunk failure is fixed. An unshrunk one under K.secondary may stay: plain
+    # Hypothesis replays only a random few of those on a run.
+    assert re.search(r"(?<![a-z])shrunk", fixed) is None, fixed
 
 
 @pytest.mark.redis
