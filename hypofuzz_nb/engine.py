@@ -61,10 +61,9 @@ from hypofuzz_nb.records import (
     key_to_base64,
     pareto_key,
     secondary_key,
-    value_digest,
 )
 
-__all__ = ["FuzzStatus", "InputTimeout", "TestFuzzer", "timeouts_key"]
+__all__ = ["FuzzStatus", "InputTimeout", "TestFuzzer"]
 
 Status = _compat.EngineStatus
 MAX_CHOICES = 10_000
@@ -79,11 +78,6 @@ TRACE_EVERY = 4
 FOCUS_BUDGET = 256
 FOCUS_QUEUE = 32
 _STATUS_NAMES = {0: "gave_up", 1: "gave_up", 2: "passed", 3: "failed"}
-
-
-def timeouts_key(key: bytes) -> bytes:
-    """Where hanging inputs are kept: our own key, never replayed by plain pytest."""
-    return key + b".hypofuzz_nb.timeouts"
 
 
 class InputTimeout(BaseException):
@@ -760,12 +754,8 @@ class TestFuzzer:
         observation = self._observation(
             _NoData(), outcome, {}, time.time(), self.timeout, "fuzz:timeout"
         )
-        key = timeouts_key(self.key)
         with contextlib.suppress(Exception):
-            self.store.database.save(key, value)
-            self.store.database.save(
-                key + b"." + value_digest(value) + b".observation", observation.to_bytes()
-            )
+            self.store.save_timeout(self.key, value, observation)
 
     def _set_fatal(self, traceback: str) -> None:
         with self._lock:

@@ -123,6 +123,15 @@ def fatal_failure_key(key: bytes) -> bytes:
     return key + b".hypofuzz.fatal_failure"
 
 
+def timeouts_key(key: bytes) -> bytes:
+    """Where hanging inputs are kept: our own key, never replayed by plain pytest."""
+    return key + b".hypofuzz_nb.timeouts"
+
+
+def timeout_observation_key(key: bytes, choices_bytes: bytes) -> bytes:
+    return timeouts_key(key) + b"." + value_digest(choices_bytes) + b".observation"
+
+
 def key_to_base64(key: bytes) -> str:
     return base64.b64encode(key).decode("ascii")
 

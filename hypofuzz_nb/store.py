@@ -63,6 +63,8 @@ from hypofuzz_nb.records import (
     observations_key,
     reports_key,
     secondary_key,
+    timeout_observation_key,
+    timeouts_key,
     value_digest,
     worker_identity_key,
 )
@@ -434,6 +436,11 @@ class Store:
             self._replace_single(
                 failure_observation_key(key, state, choices_bytes), observation.to_bytes()
             )
+
+    def save_timeout(self, key: bytes, choices_bytes: bytes, observation: Observation) -> None:
+        """Keep an input that ran too long, under our own key that plain pytest never replays."""
+        self._save(timeouts_key(key), choices_bytes)
+        self._replace_single(timeout_observation_key(key, choices_bytes), observation.to_bytes())
 
     def save_fatal_failure(self, key: bytes, fatal: FatalFailure) -> None:
         """Record that the test could not run at all (replacing an older record)."""

@@ -1362,8 +1362,6 @@ def _save_crash(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, ho
 
 def _save_hang(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, how: str) -> None:
     """Save an input that hung its worker process where the engine keeps timeouts."""
-    from hypofuzz_nb.engine import timeouts_key
-
     observation = records.Observation(
         status="failed",
         status_reason=f"timeout: {how} while running this input",
@@ -1373,13 +1371,10 @@ def _save_hang(database: Any, nodeid: str, key: bytes, choices_bytes: bytes, how
         metadata={"traceback": None, "reproduction_decorator": None, "data_status": 3},
         how_generated="fuzz:timeout",
     )
-    key = timeouts_key(key)
+    from hypofuzz_nb.store import Store
+
     with contextlib.suppress(Exception):
-        database.save(key, choices_bytes)
-        database.save(
-            key + b"." + records.value_digest(choices_bytes) + b".observation",
-            observation.to_bytes(),
-        )
+        Store(database).save_timeout(key, choices_bytes, observation)
 
 
 # The entry point ----------------------------------------------------------------------

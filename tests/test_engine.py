@@ -17,7 +17,8 @@ import pytest
 
 from hypofuzz_nb import engine, records
 from hypofuzz_nb.collect import collect_tests
-from hypofuzz_nb.engine import TestFuzzer, timeouts_key
+from hypofuzz_nb.engine import TestFuzzer
+from hypofuzz_nb.records import timeouts_key
 from hypofuzz_nb.store import Store
 
 CONFTEST = """

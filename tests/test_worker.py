@@ -429,7 +429,7 @@ def test_hanger(x):
 
 
 def test_a_hung_worker_process_is_killed_restarted_and_the_input_kept(tmp_path):
-    from hypofuzz_nb.engine import timeouts_key
+    from hypofuzz_nb.records import timeouts_key
 
     project = make_project(tmp_path, {"test_hanger_w7.py": HANGER}, "w7")
     session = fuzz([project / "test_hanger_w7.py"], workers=2, timeout=1, max_time=60)
