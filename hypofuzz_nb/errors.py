@@ -90,3 +90,7 @@ class FixtureSetupError(HypofuzzNbError):
         super().__init__(
             f"a fixture of {nodeid} failed during {when}; fix the fixture:\n\n{traceback.rstrip()}"
         )
+
+
+class WorkerError(HypofuzzNbError):
+    """The fuzzing session could not start, or a worker failed in a way the user can fix."""

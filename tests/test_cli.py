@@ -23,7 +23,7 @@ from hypofuzz_nb.cli import (
     _summary,
     main,
 )
-from hypofuzz_nb.worker import SessionStatus, TestStatus
+from hypofuzz_nb.status import SessionStatus, TestStatus
 
 CONFTEST = """
 from pathlib import Path

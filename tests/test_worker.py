@@ -22,18 +22,15 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb import _compat, records
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.errors import HypofuzzNbError, WorkerError
+from hypofuzz_nb.status import SessionStatus, TestStatus, merge_statuses
 from hypofuzz_nb.worker import (
     BATCH_SIZE,
     FuzzSession,
     Scheduler,
-    SessionStatus,
-    TestStatus,
-    WorkerError,
     _InputWatcher,
     _share,
     fuzz,
-    merge_statuses,
     worker_identity,
 )
 

@@ -1,0 +1,263 @@
+"""Status snapshots of a fuzzing session: one record per test, and their merge.
+
+A :class:`TestStatus` is what one worker knows of one test; :func:`merge_statuses`
+sums the records of workers that share a test; :class:`SessionStatus` is a whole
+session's snapshot, with its table as text and HTML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hypofuzz_nb import records
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["SessionStatus", "TestStatus", "merge_statuses"]
+
+
+@dataclass(frozen=True, slots=True)
+class TestStatus:
+    """Progress of one test in this session (summed over the workers that share it).
+
+    ``elapsed_s`` is the time this test itself was fuzzed, not the session's wall
+    time: tests take turns on a worker. ``inputs_per_s`` is per second of that own
+    fuzzing time (summed over the workers that share the test), so the rates of
+    time-shared tests add up to far more than the session runs: use
+    :attr:`SessionStatus.inputs_per_s` for the whole session.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    nodeid: str
+    database_key: str  # base64 of the test's key, as in reports
+    phase: str
+    inputs: int
+    behaviors: int
+    fingerprints: int
+    since_new_behavior: int | None
+    elapsed_s: float
+    inputs_per_s: float
+    n_failures: int
+    finished: bool
+    fatal: str | None = None
+    n_timeouts: int = 0  # inputs that hung past the per-input timeout
+
+    @classmethod
+    def from_engine(cls, nodeid: str, database_key: bytes, status: Any) -> TestStatus:
+        """Copy the engine's status snapshot into a plain, picklable record."""
+
+        def get(name: str, default: Any) -> Any:
+            value = getattr(status, name, default)
+            return default if value is None and default is not None else value
+
+        fatal = get("fatal", None)
+        return cls(
+            nodeid=nodeid,
+            database_key=records.key_to_base64(database_key),
+            phase=str(get("phase", "generate")),
+            inputs=int(get("inputs", 0)),
+            behaviors=int(get("behaviors", 0)),
+            fingerprints=int(get("fingerprints", 0)),
+            since_new_behavior=get("since_new_behavior", None),
+            elapsed_s=float(get("elapsed_s", 0.0)),
+            inputs_per_s=float(get("inputs_per_s", 0.0)),
+            n_failures=int(get("n_failures", 0)),
+            finished=bool(get("finished", False)),
+            fatal=None if fatal in (None, False) else str(fatal),
+            n_timeouts=int(get("n_timeouts", 0)),
+        )
+
+
+_COLUMNS = tuple(f.name for f in dataclasses.fields(TestStatus))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """A consistent snapshot of a whole session; cheap to take, safe to keep."""
+
+    tests: tuple[TestStatus, ...]
+    running: bool
+    elapsed_s: float
+    workers: int
+    restarts: int = 0
+    error: str | None = None
+    #: Database writes kept in memory because the database refused them (all workers).
+    pending_writes: int = 0
+    #: ``time.time()`` since when the database has been unreachable, or ``None``.
+    unreachable_since: float | None = None
+
+    @property
+    def inputs(self) -> int:
+        return sum(t.inputs for t in self.tests)
+
+    @property
+    def failures(self) -> int:
+        """Number of tests with at least one failure (fatal failures included)."""
+        return sum(1 for t in self.tests if t.n_failures or t.fatal)
+
+    @property
+    def inputs_per_s(self) -> float:
+        """Inputs of every test per second of the session's wall time (``elapsed_s``).
+
+        Not the sum of the tests' own rates: those are per second of each test's own
+        fuzzing time, and tests that take turns would be counted many times over.
+        """
+        return self.inputs / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_frame(self) -> pandas.DataFrame:
+        """One row per test, columns in the order of :class:`TestStatus` fields."""
+        import pandas
+
+        rows = [dataclasses.astuple(t) for t in self.tests]
+        return pandas.DataFrame(rows, columns=list(_COLUMNS))
+
+    def headline(self) -> str:
+        """One line: state, tests, inputs and the session's rate, failures, database."""
+        n = len(self.tests)
+        parts = [
+            f"hypofuzz_nb {'fuzzing' if self.running else 'stopped'} for {self.elapsed_s:,.1f} s",
+            f"{n} test{'s' if n != 1 else ''}",
+            f"{self.inputs:,} inputs ({self.inputs_per_s:,.0f}/s over the session)",
+            f"{self.failures} failing",
+            f"{self.workers} worker{'s' if self.workers != 1 else ''}",
+        ]
+        if self.restarts:
+            parts.append(f"{self.restarts} worker restart(s)")
+        if self.unreachable_since is not None:
+            clock = time.strftime("%H:%M:%S", time.localtime(self.unreachable_since))
+            parts.append(
+                f"database unreachable since {clock}, {self.pending_writes:,} writes buffered"
+            )
+        elif self.pending_writes:
+            parts.append(f"{self.pending_writes:,} writes buffered")
+        return ", ".join(parts)
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        """Failing tests first, then by nodeid; cells as displayed (see _STATUS_HEADERS)."""
+        ordered = sorted(self.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
+        return [
+            (
+                _test_state(t, running=self.running),
+                f"{t.inputs:,}",
+                f"{t.behaviors:,}",
+                f"{t.fingerprints:,}",
+                f"{t.inputs_per_s:,.0f}",
+                "" if t.since_new_behavior is None else f"{t.since_new_behavior:,}",
+                f"{t.n_failures:,}",
+                t.nodeid,
+            )
+            for t in ordered
+        ]
+
+    def __str__(self) -> str:
+        lines = [self.headline()]
+        if self.error:
+            lines.append(f"error: {self.error}")
+        rows = self._rows()
+        if not rows:
+            lines.append("No tests yet.")
+            return "\n".join(lines)
+        table = [tuple(h for h, _ in _STATUS_HEADERS), *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(_STATUS_HEADERS) - 1)]
+        for row in table:
+            cells = [row[0].ljust(widths[0])]
+            cells += [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:], strict=True)]
+            lines.append("  ".join([*cells, row[-1]]).rstrip())
+        lines.append(_RATE_NOTE)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cell = "padding:0 .6em;text-align:right;white-space:nowrap"
+        head = "".join(
+            f'<th style="{cell}" title="{html.escape(tip)}">{html.escape(h)}</th>'
+            for h, tip in _STATUS_HEADERS[:-1]
+        )
+        name = "text-align:left;font-family:monospace;word-break:break-all"
+        body = []
+        for row in self._rows():
+            cells = "".join(f'<td style="{cell}">{html.escape(c)}</td>' for c in row[:-1])
+            body.append(f'<tr><td style="{name}">{html.escape(row[-1])}</td>{cells}</tr>')
+        error = (
+            f'<pre style="color:#c62828;white-space:pre-wrap">{html.escape(self.error)}</pre>'
+            if self.error
+            else ""
+        )
+        return (
+            f'<div class="hypofuzz-nb-status"><p><b>{html.escape(self.headline())}</b></p>{error}'
+            '<div style="max-width:100%;overflow-x:auto">'
+            '<table style="border-collapse:collapse"><thead><tr>'
+            f'<th style="text-align:left">test</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
+            f"<p><small>{html.escape(_RATE_NOTE)}</small></p></div>"
+        )
+
+
+#: Columns of a SessionStatus table: (header, what it means).
+_STATUS_HEADERS = (
+    ("state", "phase of the test: generate, shrink, failed, finished, stopped ..."),
+    ("inputs", "inputs run in this session"),
+    ("behaviours", "distinct behaviours (branches, events, targets) seen"),
+    ("fingerprints", "distinct combinations of behaviours seen"),
+    ("inputs/s", "per second of the test's own fuzzing time"),
+    ("since new", "inputs since the last new behaviour"),
+    ("failures", "failing inputs found"),
+    ("test", "the test's pytest node id"),
+)
+
+_RATE_NOTE = (
+    "A test's inputs/s is per second of its own fuzzing time (tests take turns); "
+    "the session's rate is per second of wall time."
+)
+
+
+def _test_state(t: TestStatus, *, running: bool) -> str:
+    if t.fatal:
+        return "fatal"
+    if t.n_failures:
+        return "failed"
+    if t.finished:
+        return "finished"
+    if t.phase == "waiting":  # the scheduler had not reached it yet
+        return "waiting" if running else "not run"
+    if not running:
+        return "stopped"
+    return t.phase
+
+
+def merge_statuses(statuses: Iterable[TestStatus]) -> tuple[TestStatus, ...]:
+    """One status per nodeid, merging workers that share a test (sorted by nodeid)."""
+    by_nodeid: dict[str, TestStatus] = {}
+    for s in statuses:
+        old = by_nodeid.get(s.nodeid)
+        if old is None:
+            by_nodeid[s.nodeid] = s
+            continue
+        since = [x for x in (old.since_new_behavior, s.since_new_behavior) if x is not None]
+        by_nodeid[s.nodeid] = dataclasses.replace(
+            old,
+            phase=old.phase if old.phase == "failed" else s.phase,
+            inputs=old.inputs + s.inputs,
+            behaviors=max(old.behaviors, s.behaviors),
+            fingerprints=max(old.fingerprints, s.fingerprints),
+            since_new_behavior=min(since) if since else None,
+            elapsed_s=max(old.elapsed_s, s.elapsed_s),
+            inputs_per_s=old.inputs_per_s + s.inputs_per_s,
+            n_failures=max(old.n_failures, s.n_failures),
+            finished=old.finished and s.finished,
+            fatal=old.fatal or s.fatal,
+            n_timeouts=old.n_timeouts + s.n_timeouts,
+        )
+    return tuple(by_nodeid[k] for k in sorted(by_nodeid))
