@@ -10,95 +10,23 @@ Only the thread that called :meth:`BranchRecorder.start` counts: events from oth
 threads are ignored (never disabled), and locations outside the code under test are
 disabled for good, which is what makes coverage nearly free on 3.12+.
 
-"Code under test" is everything except the standard library and the tools doing
-the testing (hypothesis, _pytest/pytest, pluggy, hypofuzz_nb). Installed
-third-party libraries count: users fuzz them.
+"Code under test" is decided by :func:`hypofuzz_nb.userframes.is_code_under_test`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
-import sysconfig
 import threading
 from collections.abc import Hashable, Mapping
 from types import CodeType
 from typing import Any
 
-__all__ = [
-    "BranchRecorder",
-    "features_behaviors",
-    "is_code_under_test",
-]
+from hypofuzz_nb.userframes import is_code_under_test
+
+__all__ = ["BranchRecorder", "features_behaviors"]
 
 _get_ident = threading.get_ident
-
-
-def _tool_dirs() -> tuple[str, ...]:
-    dirs = set()
-    for name in ("stdlib", "platstdlib"):
-        path = sysconfig.get_paths().get(name)
-        if path:
-            dirs.add(os.path.realpath(path) + os.sep)
-            dirs.add(os.path.normpath(path) + os.sep)
-    import _pytest
-    import hypothesis
-    import pluggy
-
-    import hypofuzz_nb
-
-    for module in (hypothesis, _pytest, pluggy, hypofuzz_nb):
-        for path in getattr(module, "__path__", []):
-            dirs.add(os.path.realpath(path) + os.sep)
-            dirs.add(os.path.normpath(path) + os.sep)
-    try:
-        import pytest
-
-        dirs.add(os.path.realpath(pytest.__file__))
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(sorted(dirs))
-
-
-_TOOL_DIRS: tuple[str, ...] | None = None
-_SITE_PACKAGES_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
-
-
-def is_code_under_test(filename: str) -> bool:
-    """Whether code in ``filename`` is code under test (see the module docstring)."""
-    global _TOOL_DIRS
-    if _TOOL_DIRS is None:
-        _TOOL_DIRS = _tool_dirs()
-    if filename.startswith(("<frozen", "<built-in", "<string>")):
-        # <string> is mostly code that tools (Hypothesis' signature-preserving
-        # wrappers, dataclasses, namedtuples) compile on the fly
-        return False
-    if filename.startswith("<"):
-        # notebook cells (<ipython-input-...>) and the like: user code
-        return True
-    if any(filename.startswith(d) for d in _TOOL_DIRS):
-        # the stdlib dir contains site-packages: third-party libraries count.
-        return any(m in filename for m in _SITE_PACKAGES_MARKERS) and not any(
-            filename.startswith(d) for d in _TOOL_DIRS if "-packages" in d
-        )
-    return True
-
-
-_TOOL_ONLY_DIRS: tuple[str, ...] | None = None
-
-
-def is_tool_file(filename: str) -> bool:
-    """Whether ``filename`` belongs to hypothesis, pytest, pluggy or hypofuzz_nb."""
-    global _TOOL_ONLY_DIRS
-    if _TOOL_ONLY_DIRS is None:
-        stdlib = {
-            os.path.realpath(p) + os.sep
-            for p in (sysconfig.get_paths().get(n) for n in ("stdlib", "platstdlib"))
-            if p
-        }
-        _TOOL_ONLY_DIRS = tuple(d for d in _tool_dirs() if d not in stdlib)
-    return filename.startswith(_TOOL_ONLY_DIRS)
 
 
 #: stable location id -> a code object with that id (to mine constants from)

@@ -38,7 +38,6 @@ import io
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,7 @@ from hypofuzz_nb.errors import (
     PytestUsageError,
     TestImportError,
 )
+from hypofuzz_nb.userframes import user_traceback
 
 __all__ = [
     "COLLECTION_ERROR",
@@ -218,7 +218,7 @@ class FuzzTarget:
                 # it, and delete it at teardown; make it as such a run would.
                 _ = item.instance
         except (Exception, *_compat.collection_outcome_exceptions()) as err:
-            text = _user_traceback(err)
+            text = user_traceback(err)
             with contextlib.suppress(Exception, *_compat.collection_outcome_exceptions()):
                 _compat.collection_teardown_item(item, keep_parents=True)
             raise FixtureSetupError(self.nodeid, text) from None
@@ -237,7 +237,7 @@ class FuzzTarget:
         except (Exception, *_compat.collection_outcome_exceptions()) as err:
             errors.append(err)
         if errors and raise_errors:
-            text = "\n".join(_user_traceback(err) for err in errors)
+            text = "\n".join(user_traceback(err) for err in errors)
             raise FixtureSetupError(self.nodeid, text, when="teardown")
 
     @contextlib.contextmanager
@@ -432,29 +432,6 @@ def _remember_project_modules(before: set[str], roots: list[Path], state: _Pytes
             state.modules[name] = module
 
 
-_INTERNAL_DIRS: tuple[str, ...] = ()
-
-
-def _internal_dirs() -> tuple[str, ...]:
-    global _INTERNAL_DIRS
-    if not _INTERNAL_DIRS:
-        import _pytest
-        import pluggy
-
-        dirs = [Path(_pytest.__file__).parent, Path(pluggy.__file__).parent, Path(__file__).parent]
-        _INTERNAL_DIRS = (*tuple(str(d) + os.sep for d in dirs), contextlib.__file__)
-    return _INTERNAL_DIRS
-
-
-def _user_traceback(err: BaseException) -> str:
-    """``err`` formatted with the frames of pytest, pluggy and hypofuzz_nb removed."""
-    internal = _internal_dirs()
-    exc = traceback.TracebackException.from_exception(err)
-    kept = [f for f in exc.stack if not f.filename.startswith(internal)]
-    exc.stack = traceback.StackSummary.from_list(kept)
-    return "".join(exc.format())
-
-
 def _check_paths(paths: Sequence[str]) -> None:
     for path in paths:
         filename = str(path).split("::", 1)[0]
@@ -505,7 +482,7 @@ def _start_session(args: list[str], recorder: _Recorder, state: _PytestSession) 
         conftest = _compat.collection_conftest_failure(err)
         if conftest is not None:
             path, cause = conftest
-            raise TestImportError(path, _user_traceback(cause)) from None
+            raise TestImportError(path, user_traceback(cause)) from None
         raise PytestUsageError(
             f"pytest could not start: {type(err).__name__}: {err}", state.output.getvalue()
         ) from None
@@ -709,7 +686,7 @@ def _classify_item(
         skip_reason = _compat.collection_evaluate_skip(item)
         xfail_reason = _compat.collection_evaluate_xfail(item)
     except (Exception, *_compat.collection_outcome_exceptions()) as err:
-        return NotFuzzable(nodeid, COLLECTION_ERROR, _user_traceback(err))
+        return NotFuzzable(nodeid, COLLECTION_ERROR, user_traceback(err))
     obj = item.obj
     function = getattr(obj, "__func__", obj)
     machine = _compat.collection_state_machine_class(function)
@@ -795,7 +772,7 @@ def _build_collection(
             try:
                 result = _classify_item(item, state, database, key_rule)
             except Exception as err:  # a test object that breaks when inspected
-                result = NotFuzzable(item.nodeid, COLLECTION_ERROR, _user_traceback(err))
+                result = NotFuzzable(item.nodeid, COLLECTION_ERROR, user_traceback(err))
             if result is None:
                 counts[NOT_HYPOTHESIS] += 1
             elif isinstance(result, NotFuzzable):

@@ -62,6 +62,7 @@ from hypofuzz_nb.records import (
     pareto_key,
     secondary_key,
 )
+from hypofuzz_nb.userframes import user_traceback
 
 __all__ = ["FuzzStatus", "InputTimeout", "TestFuzzer"]
 
@@ -364,7 +365,7 @@ class TestFuzzer:
                 try:
                     state = _compat.engine_make_state(self.target.test, kwargs, self._settings)
                 except Exception as e:
-                    self._set_fatal(format_user_traceback(e))
+                    self._set_fatal(user_traceback(e))
                     return
                 self.recorder.start()
                 try:
@@ -549,7 +550,7 @@ class TestFuzzer:
         traceback = None
         reproduction = None
         if outcome.status == Status.INTERESTING and outcome.exception is not None:
-            traceback = format_user_traceback(outcome.exception)
+            traceback = user_traceback(outcome.exception)
             reproduction = _compat.engine_reproduction_decorator(outcome.choices)
         elif outcome.status == -1:
             traceback = f"InputTimeout: the input ran longer than {self.timeout} s"
@@ -817,22 +818,6 @@ class TestFuzzer:
 
 
 _IMPORTED_AT = time.time()
-
-
-def format_user_traceback(exception: BaseException) -> str:
-    """The traceback of ``exception`` without the frames of the testing tools
-    (hypothesis, pytest, pluggy, hypofuzz_nb): what the user needs to read."""
-    import traceback
-
-    te = traceback.TracebackException.from_exception(exception)
-    seen = set()
-    node: traceback.TracebackException | None = te
-    while node is not None and id(node) not in seen:
-        seen.add(id(node))
-        frames = [f for f in node.stack if not behaviors.is_tool_file(f.filename)]
-        node.stack = traceback.StackSummary.from_list(frames or list(node.stack))
-        node = node.__cause__ or node.__context__
-    return "".join(te.format())
 
 
 class _NoData:

@@ -15,7 +15,8 @@ import hypothesis
 import pytest
 
 from hypofuzz_nb import behaviors
-from hypofuzz_nb.behaviors import BranchRecorder, features_behaviors, is_code_under_test
+from hypofuzz_nb.behaviors import BranchRecorder, features_behaviors
+from hypofuzz_nb.userframes import is_code_under_test
 
 MODULE = """
 def classify(n):

@@ -327,3 +327,10 @@ def test_switch_off_run_level_plugins_keeps_coverage_from_starting(tmp_path, gua
     else:
         assert "measuring: True" in out
         assert "options: False 2 loadscope" in out
+
+
+def test_pytest_package_dirs_hold_pytest_internals():
+    import _pytest.python
+
+    dirs = _compat.collection_pytest_package_dirs()
+    assert any(_pytest.python.__file__.startswith(d) for d in dirs)

@@ -245,3 +245,10 @@ def collection_directory_database_paths(database: object) -> list[Any]:
         elif isinstance(db, BackgroundWriteDatabase):
             pending.append(db._db)
     return paths
+
+
+def collection_pytest_package_dirs() -> list[str]:
+    """The directories of pytest's private package, whose frames are the tool's own."""
+    import _pytest
+
+    return list(_pytest.__path__)
