@@ -88,3 +88,54 @@ def test_header_prints_python_version_and_load(capsys: pytest.CaptureFixture[str
 def test_context_names_python_and_load() -> None:
     text = common.context()
     assert text.startswith("[Python ") and "load " in text and text.endswith("]")
+
+
+def _load_compare_revisions():
+    path = _PATH.parent / "compare_revisions.py"
+    spec = importlib.util.spec_from_file_location("compare_revisions_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_revisions_reads_the_figures_the_benchmarks_print() -> None:
+    compare = _load_compare_revisions()
+    s = common.summarize
+    latency = "\n".join(
+        [
+            "round 1: idle p95 1.0 ms",
+            "",
+            f"{'idle':<26} cell median: {s([1.0, 2.0], unit=' ms')} over rounds",
+            f"{'':<26} cell p95:    {s([3.0, 4.0], unit=' ms')} over rounds",
+            f"{'fuzzing':<26} cell median: {s([5.0, 6.0], unit=' ms')} over rounds",
+            f"{'':<26} cell p95:    {s([30.0, 40.0], unit=' ms')} over rounds",
+            f"{'fuzzing + live dashboard':<26} cell median: {s([7.0], unit=' ms')} over rounds",
+            f"{'':<26} cell p95:    {s([50.0], unit=' ms')} over rounds",
+        ]
+    )
+    assert compare._latency(latency) == {
+        "kernel p95 fuzzing (ms, lower is better)": 35.0,
+        "kernel p95 fuzzing + live dashboard (ms, lower is better)": 50.0,
+    }
+    load = "\n".join(
+        [
+            "database x: building if not cached",
+            "",
+            "small: 2,000 reports in 2,010 files  [Python]",
+            f"   plain reader  {s([0.1], fmt='.2f', unit=' s')}   peak RSS 10 MB",
+            f"   load / plain reader {s([2.0, 3.0], fmt='.2f', unit='x')}",
+            f"   load / read+parse   {s([1.5], fmt='.2f', unit='x')}",
+            "",
+            "big: 20,000 reports in 20,100 files  [Python]",
+            f"   load / plain reader {s([4.0], fmt='.2f', unit='x')}",
+        ]
+    )
+    assert compare._load(load) == {
+        "load small / plain reader (x, lower is better)": 2.5,
+        "load big / plain reader (x, lower is better)": 4.0,
+    }
+    assert compare._throughput("\ngeometric mean of the median ratios: 1.66x  [x]") == {
+        "throughput fuzzer/plain calls/s (x, higher is better)": 1.66
+    }
+    assert compare._throughput("no figures") == {}
