@@ -194,7 +194,7 @@ class _Outcome:
 
 
 class TestFuzzer:
-    """Fuzzes one target (a FuzzTarget of hypofuzz_nb.collect) into ``store``.
+    """Fuzzes one target (a FuzzTarget of hypofuzz_nb.fuzzable) into ``store``.
 
     Guarantees: a found failure is saved (shrunk under ``K``, original under
     ``K.secondary``) before the fuzzer reports itself ``finished``; a fixture or

@@ -21,7 +21,17 @@ from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDa
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.collect import (
+from hypofuzz_nb.collect import collect_tests, database_in_effect, list_tests
+from hypofuzz_nb.errors import (
+    DatabasePathIsFile,
+    FixtureSetupError,
+    HypofuzzNbError,
+    NoSuchPath,
+    NoTestsCollected,
+    PytestUsageError,
+    TestImportError,
+)
+from hypofuzz_nb.fuzzable import (
     COLLECTION_ERROR,
     DATABASE_DIFFERS,
     DERANDOMIZE,
@@ -32,20 +42,8 @@ from hypofuzz_nb.collect import (
     SKIP,
     SKIPIF,
     XFAIL,
-    collect_namespace,
-    collect_tests,
-    database_in_effect,
-    list_tests,
 )
-from hypofuzz_nb.errors import (
-    DatabasePathIsFile,
-    FixtureSetupError,
-    HypofuzzNbError,
-    NoSuchPath,
-    NoTestsCollected,
-    PytestUsageError,
-    TestImportError,
-)
+from hypofuzz_nb.notebook_tests import collect_namespace
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

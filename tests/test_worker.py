@@ -337,7 +337,7 @@ def test_a_given_database_overrides_the_profile_for_every_test(tmp_path):
 
 
 def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
-    from hypofuzz_nb.collect import collect_namespace
+    from hypofuzz_nb.notebook_tests import collect_namespace
 
     namespace: dict = {"__name__": "__main__"}
     exec(
