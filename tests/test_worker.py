@@ -238,9 +238,10 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
     check.hypothesis.inner_test = _InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
     assert _compat.collection_function_digest(check.hypothesis.inner_test) == key_before
     # What the pytest plugin sets on parametrized tests lands on the real function.
-    check.hypothesis.inner_test._hypothesis_internal_add_digest = b"node[1]"
-    assert inner._hypothesis_internal_add_digest == b"node[1]"
-    del inner._hypothesis_internal_add_digest
+    unset = _compat.collection_get_add_digest(inner)
+    _compat.collection_set_add_digest(check.hypothesis.inner_test, b"node[1]")
+    assert _compat.collection_get_add_digest(inner) == b"node[1]"
+    _compat.collection_set_add_digest(inner, unset)
     check()
     # Before each input its choices, after it "idle".
     assert seen and len(seen) % 2 == 0
