@@ -208,7 +208,8 @@ def collect_tests(
     ``--hypothesis-profile``...), on top of the ini file's ``addopts``. Collection
     runs as if pytest were started in ``rootdir`` (default: the current
     directory); relative paths are taken from there. With ``namespace``, the
-    ``@given`` tests in it are added as by :func:`collect_namespace`.
+    ``@given`` tests in it are added as by
+    :func:`~hypofuzz_nb.notebook_tests.collect_namespace`.
 
     Files that fail to import are listed in ``Collection.errors`` (and as
     ``NotFuzzable`` with reason ``COLLECTION_ERROR``) as long as something else

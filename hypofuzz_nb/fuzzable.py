@@ -241,7 +241,8 @@ class Collection:
     changed in the project's pytest configuration for fuzzing, one sentence each
     (an ini ``-m``/``-k`` dropped, a run-level plugin switched off), for the summary;
     ``pytest_args``: the arguments that give this collection again without dropping
-    anything (what worker processes pass to :func:`collect_tests`).
+    anything (what worker processes pass to
+    :func:`~hypofuzz_nb.collect.collect_tests`).
 
     Close it (or use it as a context manager) when its targets will not run any
     more; closing twice is harmless.

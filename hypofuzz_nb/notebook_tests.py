@@ -6,8 +6,8 @@ Guarantees:
   the function (no node id mixed in), so a failure saved while fuzzing replays
   when the test is called in the notebook.
 * Only what can run without pytest is fuzzed: a test with parameters that
-  ``@given`` does not generate is listed as ``NEEDS_ARGUMENTS``; names starting
-  with an underscore are ignored.
+  ``@given`` does not generate is listed as ``NEEDS_ARGUMENTS``; functions whose
+  names start with an underscore are ignored.
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def collect_namespace(namespace: Mapping[str, Any], *, notebook_name: str) -> Co
     failure saved while fuzzing replays when the test is called in the notebook.
     ``database`` is ``settings().database`` now. Raises
     :class:`~hypofuzz_nb.errors.NoTestsCollected` if nothing in it can be fuzzed,
-    and :class:`~hypofuzz_nb.errors.DatabasePathIsFile` as :func:`collect_tests`.
+    and :class:`~hypofuzz_nb.errors.DatabasePathIsFile` as
+    :func:`~hypofuzz_nb.collect.collect_tests` does.
     """
     database = Settings().database
     check_database(database)
