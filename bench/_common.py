@@ -121,7 +121,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 class BenchTarget:
-    """What hypofuzz_nb.collect.FuzzTarget provides, for a @given function."""
+    """What hypofuzz_nb.fuzzable.FuzzTarget provides, for a @given function."""
 
     def __init__(self, test: Any, nodeid: str) -> None:
         self.test = test

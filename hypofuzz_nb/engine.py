@@ -7,7 +7,7 @@ input costs about what the test itself costs. It keeps, for every behaviour
 to show it, and mutates those (:mod:`hypofuzz_nb.mutate`), preferring inputs with
 rare fingerprints.
 
-Where things go in the database (shared/DATABASE.md):
+Where things go in the database (docs/DATABASE.md):
 
 * covering inputs under ``K.hypofuzz.corpus`` with a corpus observation; superseded
   ones are deleted; the corpus, ``K``, ``K.secondary`` and ``K.pareto`` are replayed
@@ -194,7 +194,7 @@ class _Outcome:
 
 
 class TestFuzzer:
-    """Fuzzes one target (a FuzzTarget of hypofuzz_nb.collect) into ``store``.
+    """Fuzzes one target (a FuzzTarget of hypofuzz_nb.fuzzable) into ``store``.
 
     Guarantees: a found failure is saved (shrunk under ``K``, original under
     ``K.secondary``) before the fuzzer reports itself ``finished``; a fixture or

@@ -269,8 +269,8 @@ class HypofuzzMagics(Magics):
     # -- cell magic ----------------------------------------------------------------
 
     def _run_cell(self, line: str, cell: str) -> Any:
-        from hypofuzz_nb.collect import collect_namespace
         from hypofuzz_nb.errors import HypofuzzNbError
+        from hypofuzz_nb.notebook_tests import collect_namespace
         from hypofuzz_nb.worker import fuzz
 
         try:

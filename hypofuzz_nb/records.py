@@ -1,4 +1,4 @@
-"""The database layout of shared/DATABASE.md: keys, typed records, encode and decode.
+"""The database layout of docs/DATABASE.md: keys, typed records, encode and decode.
 
 This module is pure data: it performs no I/O and holds no policy about when to
 read or write. Every decoder is *total*: given arbitrary bytes it returns a

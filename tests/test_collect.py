@@ -21,7 +21,17 @@ from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDa
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.collect import (
+from hypofuzz_nb.collect import collect_tests, database_in_effect, list_tests
+from hypofuzz_nb.errors import (
+    DatabasePathIsFile,
+    FixtureSetupError,
+    HypofuzzNbError,
+    NoSuchPath,
+    NoTestsCollected,
+    PytestUsageError,
+    TestImportError,
+)
+from hypofuzz_nb.fuzzable import (
     COLLECTION_ERROR,
     DATABASE_DIFFERS,
     DERANDOMIZE,
@@ -32,20 +42,8 @@ from hypofuzz_nb.collect import (
     SKIP,
     SKIPIF,
     XFAIL,
-    collect_namespace,
-    collect_tests,
-    database_in_effect,
-    list_tests,
 )
-from hypofuzz_nb.errors import (
-    DatabasePathIsFile,
-    FixtureSetupError,
-    HypofuzzNbError,
-    NoSuchPath,
-    NoTestsCollected,
-    PytestUsageError,
-    TestImportError,
-)
+from hypofuzz_nb.notebook_tests import collect_namespace
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -198,11 +196,12 @@ def test_keys_equal_the_keys_plain_pytest_saves_failures_under(tmp_path):
         # plain test holds nothing.
         plain = by_id["test_kinds.py::test_plain"]
         inner = plain.test.hypothesis.inner_test
-        inner._hypothesis_internal_add_digest = b"test_kinds.py::test_plain"
+        unsalted = _compat.collection_get_add_digest(inner)
+        _compat.collection_set_add_digest(inner, b"test_kinds.py::test_plain")
         try:
             salted = _compat.collection_function_digest(inner)
         finally:
-            del inner._hypothesis_internal_add_digest
+            _compat.collection_set_add_digest(inner, unsalted)
         assert not list(db.fetch(salted))
         assert plain.kind == "function"
         assert by_id["test_kinds.py::TestClass::test_method"].kind == "method"

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hypofuzz_nb
-from hypofuzz_nb import records
+from hypofuzz_nb import _compat, records
 from hypofuzz_nb.errors import HypofuzzNbError
 from hypofuzz_nb.failures import (
     Failure,
@@ -109,10 +109,10 @@ def test_reproduce_of_a_fixed_failure_says_so():
 def test_reproduce_leaves_the_test_settings_alone():
     namespace, _ = _notebook_namespace()
     test = namespace["test_deep"]
-    before = test._hypothesis_internal_use_settings
+    before = _compat.collection_test_settings(test)
     with pytest.raises(PlantedBug):
         Failure(nodeid="<notebook>::test_deep", choices=(737,)).reproduce(namespace=namespace)
-    assert test._hypothesis_internal_use_settings is before
+    assert _compat.collection_test_settings(test) is before
 
 
 def test_reproduce_missing_notebook_test_names_it():

@@ -22,7 +22,7 @@ from hypofuzz_nb.records import (
     key_to_base64,
 )
 
-# The field sets of a real HypoFuzz 25.11 database (shared/fixtures), verbatim.
+# The field sets of a real HypoFuzz 25.11 database (tests/fixtures), verbatim.
 HYPOFUZZ_REPORT = (
     b'{"database_key": "FZZyGmY9h2rfmhocQH6DzSsM775dExc0oYBeBvJBoaTGMIWwrZkSsaN64ZAJrKbX", '
     b'"nodeid": "tests/test_props.py::test_sort_idempotent", "elapsed_time": 2.147048690999725, '

@@ -238,9 +238,10 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
     check.hypothesis.inner_test = _InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
     assert _compat.collection_function_digest(check.hypothesis.inner_test) == key_before
     # What the pytest plugin sets on parametrized tests lands on the real function.
-    check.hypothesis.inner_test._hypothesis_internal_add_digest = b"node[1]"
-    assert inner._hypothesis_internal_add_digest == b"node[1]"
-    del inner._hypothesis_internal_add_digest
+    unset = _compat.collection_get_add_digest(inner)
+    _compat.collection_set_add_digest(check.hypothesis.inner_test, b"node[1]")
+    assert _compat.collection_get_add_digest(inner) == b"node[1]"
+    _compat.collection_set_add_digest(inner, unset)
     check()
     # Before each input its choices, after it "idle".
     assert seen and len(seen) % 2 == 0
@@ -337,7 +338,7 @@ def test_a_given_database_overrides_the_profile_for_every_test(tmp_path):
 
 
 def test_targets_keyword_fuzzes_tests_defined_in_a_namespace():
-    from hypofuzz_nb.collect import collect_namespace
+    from hypofuzz_nb.notebook_tests import collect_namespace
 
     namespace: dict = {"__name__": "__main__"}
     exec(
