@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dashboard_only(args, pytest_args, out)
         return _run_workers(args, pytest_args, out)
     except HypofuzzNbError as e:
-        from hypofuzz_nb.worker import ci_profile_hint
+        from hypofuzz_nb.session import ci_profile_hint
 
         hint = ci_profile_hint()
         # The worker's own "nowhere to save" message already carries the hint.
@@ -377,7 +377,7 @@ def _sigterm_stops() -> Any:
 
 
 def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) -> int:
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     session = fuzz(
         args.paths,

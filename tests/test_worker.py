@@ -23,16 +23,13 @@ from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDa
 
 from hypofuzz_nb import _compat, records
 from hypofuzz_nb.errors import HypofuzzNbError, WorkerError
+from hypofuzz_nb.fuzz_loop import BATCH_SIZE, FuzzLoop, InputWatcher
+from hypofuzz_nb.identity import worker_identity
+from hypofuzz_nb.processes import worker_share
+from hypofuzz_nb.scheduler import Scheduler
+from hypofuzz_nb.session import FuzzSession, fuzz
+from hypofuzz_nb.slot import slot_choices_bytes, slot_payload
 from hypofuzz_nb.status import SessionStatus, TestStatus, merge_statuses
-from hypofuzz_nb.worker import (
-    BATCH_SIZE,
-    FuzzSession,
-    Scheduler,
-    _InputWatcher,
-    _share,
-    fuzz,
-    worker_identity,
-)
 
 CONFTEST = """
 from pathlib import Path
@@ -216,9 +213,9 @@ def test_share_partitions_round_robin_and_shares_when_workers_outnumber_tests():
             self.nodeid = nodeid
 
     targets = [T(n) for n in "edcba"]
-    shares = [[t.nodeid for t in _share(targets, i, 2)] for i in range(2)]
+    shares = [[t.nodeid for t in worker_share(targets, i, 2)] for i in range(2)]
     assert shares == [["a", "c", "e"], ["b", "d"]]
-    assert [[t.nodeid for t in _share(targets[:2], i, 4)] for i in range(4)] == [
+    assert [[t.nodeid for t in worker_share(targets[:2], i, 4)] for i in range(4)] == [
         ["d"],
         ["e"],
         ["d"],
@@ -235,7 +232,7 @@ def test_input_watcher_keeps_the_database_key_and_reports_each_input():
     inner = check.hypothesis.inner_test
     key_before = _compat.collection_function_digest(inner)
     seen = []
-    check.hypothesis.inner_test = _InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
+    check.hypothesis.inner_test = InputWatcher(inner, 7, lambda i, c: seen.append((i, c)))
     assert _compat.collection_function_digest(check.hypothesis.inner_test) == key_before
     # What the pytest plugin sets on parametrized tests lands on the real function.
     check.hypothesis.inner_test._hypothesis_internal_add_digest = b"node[1]"
@@ -572,7 +569,6 @@ def test_worker_processes_fuzz_through_a_redis_outage_and_report_the_buffer(
 
 
 def test_the_crash_slot_keeps_choices_bit_exact_in_hypothesis_format():
-    from hypofuzz_nb.worker import _slot_choices_bytes, _slot_payload
 
     nan_with_payload = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_1234))[0]
     choices = (
@@ -587,14 +583,14 @@ def test_the_crash_slot_keeps_choices_bit_exact_in_hypothesis_format():
         "a\udcff€",
         b"\x00\xff",
     )
-    restored = _slot_choices_bytes(_slot_payload(choices))
+    restored = slot_choices_bytes(slot_payload(choices))
     assert restored == records.encode_choices(choices)
     decoded = records.decode_choices(restored)
     assert [struct.pack("<d", c) if type(c) is float else c for c in decoded] == [
         struct.pack("<d", c) if type(c) is float else c for c in choices
     ]
-    assert _slot_choices_bytes(b"garbage") is None
-    assert _slot_choices_bytes(b"M\x00") is None  # torn: never raises
+    assert slot_choices_bytes(b"garbage") is None
+    assert slot_choices_bytes(b"M\x00") is None  # torn: never raises
 
 
 def test_scheduler_gives_a_fast_test_more_time_than_a_slow_one_finding_as_little():
@@ -631,7 +627,6 @@ def _many_tests(n: int, slow: set[int]) -> str:
 
 def test_every_test_of_a_large_suite_runs_before_any_runs_a_second_batch(tmp_path):
     from hypofuzz_nb.collect import collect_tests
-    from hypofuzz_nb.worker import _FuzzLoop
 
     slow = {3, 17, 29, 41, 48}
     project = make_project(tmp_path, {"test_many.py": _many_tests(50, slow)}, tag="many")
@@ -643,7 +638,7 @@ def test_every_test_of_a_large_suite_runs_before_any_runs_a_second_batch(tmp_pat
             if index >= 0:  # -1: the input ended
                 inputs.append(index)
 
-        loop = _FuzzLoop(
+        loop = FuzzLoop(
             collection.targets,
             collection.database,
             max_time=None,
