@@ -33,7 +33,7 @@ from hypofuzz_nb.status import TestStatus
 
 __all__ = ["BATCH_SIZE", "FuzzLoop", "InputWatcher"]
 
-#: Inputs per batch: the engine's fixed cost per batch is amortised at ~100 inputs,
+#: Inputs per batch: the engine's fixed cost per batch is amortized at ~100 inputs,
 #: and a batch is the unit of scheduling and of stop latency.
 BATCH_SIZE = 100
 

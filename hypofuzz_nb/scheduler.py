@@ -15,9 +15,9 @@ __all__ = ["Scheduler"]
 class Scheduler:
     """Chooses which test runs the next batch.
 
-    Most picks are greedy: the test expected to find a new behaviour soonest runs
+    Most picks are greedy: the test expected to find a new behavior soonest runs
     next. That expectation is ``1 / (seconds of its own fuzzing since its last new
-    behaviour + 1)``: a test still climbing a chain of comparisons finds its next
+    behavior + 1)``: a test still climbing a chain of comparisons finds its next
     step after seconds and keeps the time, while tests that have found nothing for
     long share what is left (the one idle the shortest first, which evens out their
     time). Seconds, not inputs: per input, a slow test (a state machine, a big
@@ -41,7 +41,7 @@ class Scheduler:
         self._fair_pick = -1
 
     def rate(self, index: int) -> float:
-        """Expected new behaviours per second of ``index`` (inf before its first batch)."""
+        """Expected new behaviors per second of ``index`` (inf before its first batch)."""
         if not self._ran[index]:
             return math.inf
         return 1.0 / (self._since_new[index] + 1.0)

@@ -62,9 +62,8 @@ class FuzzSession:
     not_fuzzable: Sequence[Any] = ()
     collection_notes: Sequence[str] = ()
 
-    def __init__(self, *, workers: int, max_time: float | None) -> None:
+    def __init__(self, *, workers: int) -> None:
         self.workers = workers
-        self.max_time = max_time
         self._started_at = time.monotonic()
         self._ended_at: float | None = None
         self._done = threading.Event()
@@ -107,9 +106,9 @@ class FuzzSession:
         return self._error
 
     @property
-    def failures(self) -> int:
+    def n_failing_tests(self) -> int:
         """Number of tests that failed in this session (fatal failures included)."""
-        return self.status().failures
+        return self.status().n_failing_tests
 
     def status(self) -> SessionStatus:
         """A snapshot of every test's progress."""
@@ -151,7 +150,7 @@ class FuzzSession:
         state = "running" if s.running else "stopped"
         return (
             f"<FuzzSession {state}: {len(s.tests)} tests, {s.inputs} inputs, "
-            f"{s.failures} failing, {self.workers} worker(s)>"
+            f"{s.n_failing_tests} failing, {self.workers} worker(s)>"
         )
 
 
@@ -181,8 +180,8 @@ def _responsive_switch_interval() -> Any:
 class _ThreadSession(FuzzSession):
     """``workers=1``: one daemon thread in this process."""
 
-    def __init__(self, loop: FuzzLoop, *, max_time: float | None) -> None:
-        super().__init__(workers=1, max_time=max_time)
+    def __init__(self, loop: FuzzLoop) -> None:
+        super().__init__(workers=1)
         self._loop = loop
         self._thread = threading.Thread(target=self._main, name="hypofuzz_nb-worker", daemon=True)
         self._thread.start()
@@ -216,11 +215,10 @@ class _ThreadSession(FuzzSession):
 class _ProcessSession(FuzzSession):
     """``workers=N``: N supervised worker processes (spawn)."""
 
-    def __init__(self, *, workers: int, max_time: float | None, **supervisor_args: Any) -> None:
-        super().__init__(workers=workers, max_time=max_time)
+    def __init__(self, *, workers: int, **supervisor_args: Any) -> None:
+        super().__init__(workers=workers)
         self._supervisor = ProcessSupervisor(
             workers=workers,
-            max_time=max_time,
             on_error=self._report_error,
             on_end=self._finish,
             **supervisor_args,
@@ -328,7 +326,7 @@ def fuzz(
             on_exit=close,
             seed=seed,
         )
-        session: FuzzSession = _ThreadSession(loop, max_time=max_time)
+        session: FuzzSession = _ThreadSession(loop)
         session.database = effective_db
         session.collection_errors = collection_errors
         session.not_fuzzable = not_fuzzable
@@ -422,7 +420,7 @@ def _stop_on_first_failure(session: FuzzSession, poll: float = EXITFIRST_POLL_S)
 
     def watch() -> None:
         while not session.wait(timeout=poll):
-            if session.failures:
+            if session.n_failing_tests:
                 session.stop()
                 return
 

@@ -45,7 +45,7 @@ def slot_payload(choices: tuple[Any, ...]) -> bytes:
     """The choices as the slot keeps them: cheap to write, turned into Hypothesis'
     own format (``choices_to_bytes``) only when a process has died.
 
-    ``marshal`` serialises the tuple of ints, floats (bit-exact), bools, strings and
+    ``marshal`` serializes the tuple of ints, floats (bit-exact), bools, strings and
     bytes in one C call, so the per-input cost stays a couple of Python calls even
     under ``sys.settrace`` coverage (3.11), which pays for every Python call;
     ``choices_to_bytes`` runs Python code for every choice. Anything marshal cannot

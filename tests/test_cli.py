@@ -478,8 +478,8 @@ def test_a_session_status_reads_as_a_table_and_escapes_node_ids_in_html():
         "t.py::test_late",
     }
     assert rows["t.py::test_<script>alert(1)</script>"].startswith("failed ")
-    assert rows["t.py::test_busy"].startswith("stopped ")
-    assert rows["t.py::test_late"].startswith("not run ")
+    assert rows["t.py::test_busy"].startswith("idle ")
+    assert rows["t.py::test_late"].startswith("waiting ")
     # Failing tests first, and every column lined up under its header.
     lines = str(stopped).splitlines()
     assert lines[2].startswith("failed ")

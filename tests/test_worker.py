@@ -94,7 +94,7 @@ def by_nodeid(status: SessionStatus) -> dict[str, TestStatus]:
 # Pure parts -------------------------------------------------------------------------
 
 
-def test_scheduler_prefers_the_test_that_finds_behaviours_but_starves_none():
+def test_scheduler_prefers_the_test_that_finds_behaviors_but_starves_none():
     scheduler = Scheduler(3, fair_every=3)
     picks = []
     for _ in range(300):
@@ -190,7 +190,7 @@ def test_session_status_counts_and_frame():
         elapsed_s=3.0,
         workers=1,
     )
-    assert status.failures == 2
+    assert status.n_failing_tests == 2
     assert status.inputs == 30
     frame = status.as_frame()
     assert list(frame["nodeid"]) == ["a", "b", "c"]
@@ -289,7 +289,7 @@ def test_fuzz_finds_a_failure_that_plain_pytest_then_replays(tmp_path):
     assert tests["test_small"].n_failures >= 1 and tests["test_small"].finished
     assert tests["test_sorting_twice"].n_failures == 0
     assert tests["test_sorting_twice"].inputs >= 1000  # the per-test budget was used up
-    assert session.failures == 1 and not session.running
+    assert session.n_failing_tests == 1 and not session.running
 
     db = project_database(project)
     uuids = [v.decode() for v in db.fetch(records.WORKER_UUIDS_KEY)]
@@ -317,7 +317,7 @@ def test_stop_ends_a_session_without_a_time_limit(tmp_path):
     session.stop()
     assert session.wait(5)
     before = session.status()
-    assert not before.running and before.failures == 0
+    assert not before.running and before.n_failing_tests == 0
     assert [t.nodeid.split("::")[-1] for t in before.tests] == ["test_sorting_twice"]
     time.sleep(0.3)  # nothing runs any more: the snapshot does not change
     assert session.status().inputs == before.inputs
@@ -451,7 +451,7 @@ def test_stop_ends_worker_processes(tmp_path):
         session.stop()
     assert session.wait(30)
     assert session.error is None
-    assert session.status().failures == 0
+    assert session.status().n_failing_tests == 0
 
 
 # Database outages -------------------------------------------------------------------------
