@@ -51,6 +51,12 @@ REPORT_EVERY_S = 0.25
 SUPERVISE_EVERY_S = 0.05
 #: Seconds to wait for a killed process to be gone.
 KILL_JOIN_S = 5
+#: Seconds a stopping worker process waits for its last progress report to be sent.
+REPORTER_JOIN_S = 1
+#: A process whose input has run longer than ``HANG_TIMEOUTS`` per-input timeouts plus
+#: ``HANG_GRACE_S`` seconds is killed as hung.
+HANG_TIMEOUTS = 2
+HANG_GRACE_S = 5
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         return
     finally:
         finished.set()
-        reporter.join(1)
+        reporter.join(REPORTER_JOIN_S)
         # Nothing is running any more: clear the slot so that exiting is not a crash.
         on_input.clear()
         status_queue.put(("status", config.index, loop.snapshot()))
@@ -343,7 +349,6 @@ class ProcessSupervisor:
                         n_failures=max(1, s.n_failures) if s.nodeid == nodeid else s.n_failures,
                         phase="failed" if s.nodeid == nodeid else s.phase,
                         finished=s.finished or s.nodeid == nodeid,
-                        fatal=s.fatal,
                     )
                     for s in child.statuses
                 )
@@ -387,7 +392,7 @@ class ProcessSupervisor:
     def _supervise(self) -> None:
         # The engine interrupts a slow input after `timeout`; this is for inputs it
         # cannot interrupt (stuck in C code, signals blocked).
-        hang_limit = self._timeout * 2 + 5
+        hang_limit = self._timeout * HANG_TIMEOUTS + HANG_GRACE_S
         try:
             while True:
                 self._drain()

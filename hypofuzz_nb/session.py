@@ -46,6 +46,9 @@ SWITCH_INTERVAL_S = 0.001
 #: Seconds between two looks of ``exitfirst=True`` at the session's failures.
 EXITFIRST_POLL_S = 0.2
 
+#: Seconds leaving a ``with fuzz(...)`` block waits for the workers to finish.
+EXIT_WAIT_S = 10
+
 
 class FuzzSession:
     """A running (or finished) fuzzing session. Create one with :func:`fuzz`.
@@ -143,7 +146,7 @@ class FuzzSession:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        self.wait(10)
+        self.wait(EXIT_WAIT_S)
 
     def __repr__(self) -> str:
         s = self.status()
@@ -156,7 +159,7 @@ class FuzzSession:
 
 _switch_lock = threading.Lock()
 _switch_users = 0
-_switch_saved = 0.005
+_switch_saved = sys.getswitchinterval()
 
 
 @contextlib.contextmanager

@@ -3,6 +3,13 @@
 A :class:`TestStatus` is what one worker knows of one test; :func:`merge_statuses`
 sums the records of workers that share a test; :class:`SessionStatus` is a whole
 session's snapshot, with its table as text and HTML.
+
+Words: a test's *status* in the table is one of the words of ``frames.STATUSES``
+that a live session can tell (fatal, failed, waiting: not started yet, idle: not
+being fuzzed now), ``finished`` (done for good: its budget is used up or its search
+space exhausted), or while it is being fuzzed the engine's *phase* (replay,
+generate, shrink). ``n_failures`` counts a test's failing inputs;
+:attr:`SessionStatus.n_failing_tests` counts tests with a failure.
 """
 
 from __future__ import annotations
