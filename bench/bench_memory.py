@@ -37,7 +37,7 @@ def one_run(early: float, late: float) -> dict[str, float]:
     """One session in this process: RSS before, after ``early`` and ``late`` minutes."""
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     with tempfile.TemporaryDirectory(prefix="hypofuzz_nb-memory-") as tmp:
         project = Path(tmp) / "examples"

@@ -1,7 +1,7 @@
 """Cost of the per-input crash-tracking slot of worker processes.
 
 Each worker process writes the input about to run into a shared-memory slot
-(``hypofuzz_nb.worker._SlotWriter``), so that its supervisor can save the input that
+(``hypofuzz_nb.slot.SlotWriter``), so that its supervisor can save the input that
 killed it. This measures what that costs, in one process, without process start-up
 or scheduling noise: the same fuzz loop on bench_scaling.py's four-test project, with
 and without the slot writer, alternating ``--rounds`` times; each figure is the median
@@ -39,18 +39,19 @@ def run_loop(with_slot: bool, window: float) -> float:
     from hypothesis.database import InMemoryExampleDatabase
 
     from hypofuzz_nb.collect import collect_tests
-    from hypofuzz_nb.worker import SLOT_SIZE, _FuzzLoop, _SlotWriter
+    from hypofuzz_nb.fuzz_loop import FuzzLoop
+    from hypofuzz_nb.slot import SLOT_SIZE, SlotWriter
 
     # A fresh collection each time: the slot writer wraps the collected tests.
     collection = collect_tests(["tests"], ())
     slot = multiprocessing.Array("B", SLOT_SIZE, lock=False) if with_slot else None
-    loop = _FuzzLoop(
+    loop = FuzzLoop(
         collection.targets,
         InMemoryExampleDatabase(),
         max_time=window,
         max_examples=None,
         timeout=10.0,
-        on_input=_SlotWriter(slot) if with_slot else None,
+        on_input=SlotWriter(slot) if with_slot else None,
         on_exit=collection.close,
     )
     start = time.perf_counter()
@@ -61,9 +62,9 @@ def run_loop(with_slot: bool, window: float) -> float:
 
 def writer_cost_us(n: int = 20_000) -> float:
     """Microseconds per input of the slot writer alone, on a typical choice sequence."""
-    from hypofuzz_nb.worker import SLOT_SIZE, _SlotWriter
+    from hypofuzz_nb.slot import SLOT_SIZE, SlotWriter
 
-    writer = _SlotWriter(multiprocessing.Array("B", SLOT_SIZE, lock=False))
+    writer = SlotWriter(multiprocessing.Array("B", SLOT_SIZE, lock=False))
     choices = (True, 12345, False, "héllo wörld", 3.5, b"\x00\x01", True, -7, False)
     start = time.perf_counter()
     for _ in range(n):

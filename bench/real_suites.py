@@ -75,7 +75,7 @@ def run_one(directory: str, args: list[str], seconds: float) -> dict:
     """Collect and fuzz one suite in this process; returns a JSON-able summary."""
     os.chdir(directory)
     from hypofuzz_nb.collect import collect_tests
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     started = time.monotonic()
     paths, pytest_args = args[:1], args[1:]

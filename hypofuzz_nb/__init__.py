@@ -37,8 +37,8 @@ _LAZY = {
     "FuzzData": "frames",
     "load": "frames",
     "plot_progress": "plots",
-    "FuzzSession": "worker",
-    "fuzz": "worker",
+    "FuzzSession": "session",
+    "fuzz": "session",
 }
 
 

@@ -182,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dashboard_only(args, pytest_args, out)
         return _run_workers(args, pytest_args, out)
     except HypofuzzNbError as e:
-        from hypofuzz_nb.worker import ci_profile_hint
+        from hypofuzz_nb.session import ci_profile_hint
 
         hint = ci_profile_hint()
         # The worker's own "nowhere to save" message already carries the hint.
@@ -308,7 +308,7 @@ class _Progress:
             # Inputs per second of wall time: the sum of the tests' own rates would
             # count every test as if it had the worker to itself.
             f"{status.inputs:,} inputs, {status.inputs_per_s:,.0f} inputs/s overall, "
-            f"{behaviors:,} behaviors, {status.failures} failing"
+            f"{behaviors:,} behaviors, {status.n_failing_tests} failing"
             + (f", {status.restarts} worker restart(s)" if status.restarts else "")
             + _database_note(status, prefix=", ")
         )
@@ -377,7 +377,7 @@ def _sigterm_stops() -> Any:
 
 
 def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) -> int:
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     session = fuzz(
         args.paths,
@@ -418,14 +418,14 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
     if session.error is not None:
         _error(status.error or session.error)
         return EXIT_USER_ERROR
-    return EXIT_FAILURES if status.failures else EXIT_OK
+    return EXIT_FAILURES if status.n_failing_tests else EXIT_OK
 
 
 def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
     why = "interrupted" if interrupted else "stopped"
     print(
         f"\n== hypofuzz-nb: {why} after {status.elapsed_s:.1f} s: {len(status.tests)} test(s), "
-        f"{status.inputs:,} inputs ({status.inputs_per_s:,.0f}/s), {status.failures} failing ==",
+        f"{status.inputs:,} inputs ({status.inputs_per_s:,.0f}/s), {status.n_failing_tests} failing ==",
         file=out,
     )
     for collection_note in getattr(session, "collection_notes", ()):

@@ -188,7 +188,7 @@ class HypofuzzMagics(Magics):
                     _database_for(paths, pytest_args), interactive=args.interactive
                 )
                 return
-            from hypofuzz_nb.worker import fuzz
+            from hypofuzz_nb.session import fuzz
 
             if _state.session is not None and _state.session.running:
                 raise UsageError(
@@ -271,7 +271,7 @@ class HypofuzzMagics(Magics):
     def _run_cell(self, line: str, cell: str) -> Any:
         from hypofuzz_nb.errors import HypofuzzNbError
         from hypofuzz_nb.notebook_tests import collect_namespace
-        from hypofuzz_nb.worker import fuzz
+        from hypofuzz_nb.session import fuzz
 
         try:
             args = _cell_parser().parse_args(shlex.split(line))

@@ -88,7 +88,7 @@ class PlotProcess:
             self._stop()
 
     def _start(self) -> None:
-        from hypofuzz_nb.worker import _main_script_hidden
+        from hypofuzz_nb.processes import main_script_hidden
 
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
@@ -96,7 +96,7 @@ class PlotProcess:
             target=_serve, args=(child,), name="hypofuzz_nb-plot", daemon=True
         )
         try:
-            with _main_script_hidden():
+            with main_script_hidden():
                 process.start()
         except Exception as error:
             parent.close()

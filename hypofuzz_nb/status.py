@@ -3,6 +3,13 @@
 A :class:`TestStatus` is what one worker knows of one test; :func:`merge_statuses`
 sums the records of workers that share a test; :class:`SessionStatus` is a whole
 session's snapshot, with its table as text and HTML.
+
+Words: a test's *status* in the table is one of the words of ``frames.STATUSES``
+that a live session can tell (fatal, failed, waiting: not started yet, idle: not
+being fuzzed now), ``finished`` (done for good: its budget is used up or its search
+space exhausted), or while it is being fuzzed the engine's *phase* (replay,
+generate, shrink). ``n_failures`` counts a test's failing inputs;
+:attr:`SessionStatus.n_failing_tests` counts tests with a failure.
 """
 
 from __future__ import annotations
@@ -97,7 +104,7 @@ class SessionStatus:
         return sum(t.inputs for t in self.tests)
 
     @property
-    def failures(self) -> int:
+    def n_failing_tests(self) -> int:
         """Number of tests with at least one failure (fatal failures included)."""
         return sum(1 for t in self.tests if t.n_failures or t.fatal)
 
@@ -118,13 +125,14 @@ class SessionStatus:
         return pandas.DataFrame(rows, columns=list(_COLUMNS))
 
     def headline(self) -> str:
-        """One line: state, tests, inputs and the session's rate, failures, database."""
+        """One line: running or stopped, tests, inputs and the session's rate, failing tests,
+        database."""
         n = len(self.tests)
         parts = [
             f"hypofuzz_nb {'fuzzing' if self.running else 'stopped'} for {self.elapsed_s:,.1f} s",
             f"{n} test{'s' if n != 1 else ''}",
             f"{self.inputs:,} inputs ({self.inputs_per_s:,.0f}/s over the session)",
-            f"{self.failures} failing",
+            f"{self.n_failing_tests} failing",
             f"{self.workers} worker{'s' if self.workers != 1 else ''}",
         ]
         if self.restarts:
@@ -139,11 +147,11 @@ class SessionStatus:
         return ", ".join(parts)
 
     def _rows(self) -> list[tuple[str, ...]]:
-        """Failing tests first, then by nodeid; cells as displayed (see _STATUS_HEADERS)."""
+        """Failing tests first, then by nodeid; cells as displayed (see _TABLE_HEADERS)."""
         ordered = sorted(self.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
         return [
             (
-                _test_state(t, running=self.running),
+                _test_status(t, running=self.running),
                 f"{t.inputs:,}",
                 f"{t.behaviors:,}",
                 f"{t.fingerprints:,}",
@@ -163,8 +171,8 @@ class SessionStatus:
         if not rows:
             lines.append("No tests yet.")
             return "\n".join(lines)
-        table = [tuple(h for h, _ in _STATUS_HEADERS), *rows]
-        widths = [max(len(r[i]) for r in table) for i in range(len(_STATUS_HEADERS) - 1)]
+        table = [tuple(h for h, _ in _TABLE_HEADERS), *rows]
+        widths = [max(len(r[i]) for r in table) for i in range(len(_TABLE_HEADERS) - 1)]
         for row in table:
             cells = [row[0].ljust(widths[0])]
             cells += [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:], strict=True)]
@@ -183,7 +191,7 @@ class SessionStatus:
         cell = "padding:0 .6em;text-align:right;white-space:nowrap"
         head = "".join(
             f'<th style="{cell}" title="{html.escape(tip)}">{html.escape(h)}</th>'
-            for h, tip in _STATUS_HEADERS[:-1]
+            for h, tip in _TABLE_HEADERS[:-1]
         )
         name = "text-align:left;font-family:monospace;word-break:break-all"
         body = []
@@ -206,13 +214,17 @@ class SessionStatus:
 
 
 #: Columns of a SessionStatus table: (header, what it means).
-_STATUS_HEADERS = (
-    ("state", "phase of the test: generate, shrink, failed, finished, stopped ..."),
+_TABLE_HEADERS = (
+    (
+        "status",
+        "fatal, failed, finished, waiting (not started), idle (not fuzzed now), "
+        "or while fuzzing its phase: replay, generate, shrink",
+    ),
     ("inputs", "inputs run in this session"),
-    ("behaviours", "distinct behaviours (branches, events, targets) seen"),
-    ("fingerprints", "distinct combinations of behaviours seen"),
+    ("behaviors", "distinct behaviors (branches, events, targets) seen"),
+    ("fingerprints", "distinct combinations of behaviors seen"),
     ("inputs/s", "per second of the test's own fuzzing time"),
-    ("since new", "inputs since the last new behaviour"),
+    ("since new", "inputs since the last new behavior"),
     ("failures", "failing inputs found"),
     ("test", "the test's pytest node id"),
 )
@@ -223,7 +235,10 @@ _RATE_NOTE = (
 )
 
 
-def _test_state(t: TestStatus, *, running: bool) -> str:
+def _test_status(t: TestStatus, *, running: bool) -> str:
+    """The test's word in the table: the words of ``frames.STATUSES`` where they
+    apply (fatal, failed, waiting, idle); ``finished`` for a test done for good,
+    and the engine's phase in place of ``running``."""
     if t.fatal:
         return "fatal"
     if t.n_failures:
@@ -231,9 +246,9 @@ def _test_state(t: TestStatus, *, running: bool) -> str:
     if t.finished:
         return "finished"
     if t.phase == "waiting":  # the scheduler had not reached it yet
-        return "waiting" if running else "not run"
+        return "waiting"
     if not running:
-        return "stopped"
+        return "idle"
     return t.phase
 
 

@@ -166,7 +166,7 @@ def test_an_import_error_shows_the_users_traceback_and_exits_3(tmp_path):
     assert result.returncode == EXIT_USER_ERROR
     assert result.stderr.startswith("hypofuzz-nb: error:")
     assert "config missing: API_KEY" in result.stderr
-    assert "hypofuzz_nb/worker.py" not in result.stderr  # no traceback from our internals
+    assert "hypofuzz_nb/session.py" not in result.stderr  # no traceback from our internals
 
 
 def test_a_broken_file_beside_good_ones_is_reported_and_the_rest_fuzzed(tmp_path):
@@ -336,7 +336,7 @@ def test_the_printed_rate_is_all_inputs_over_the_sessions_wall_time(tmp_path):
 
 
 def test_the_session_rate_is_inputs_over_wall_time_not_a_sum_of_test_rates(tmp_path):
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     project = make_project(tmp_path, {"test_pass.py": PASSING, "test_more.py": MORE})
     session = fuzz([str(project)], max_time=4)
@@ -478,8 +478,8 @@ def test_a_session_status_reads_as_a_table_and_escapes_node_ids_in_html():
         "t.py::test_late",
     }
     assert rows["t.py::test_<script>alert(1)</script>"].startswith("failed ")
-    assert rows["t.py::test_busy"].startswith("stopped ")
-    assert rows["t.py::test_late"].startswith("not run ")
+    assert rows["t.py::test_busy"].startswith("idle ")
+    assert rows["t.py::test_late"].startswith("waiting ")
     # Failing tests first, and every column lined up under its header.
     lines = str(stopped).splitlines()
     assert lines[2].startswith("failed ")
@@ -513,7 +513,7 @@ def test_exitfirst_stops_the_session_once_a_failure_is_saved(tmp_path, workers):
 
 def test_exitfirst_must_be_a_bool(tmp_path):
     from hypofuzz_nb.errors import HypofuzzNbError
-    from hypofuzz_nb.worker import fuzz
+    from hypofuzz_nb.session import fuzz
 
     project = make_project(tmp_path, {"test_pass.py": PASSING})
     with pytest.raises(HypofuzzNbError, match="exitfirst must be True or False, not 'yes'"):

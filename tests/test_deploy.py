@@ -49,7 +49,7 @@ def test_recipe_with_the_variable_uses_redis_and_hides_the_password(tmp_path):
     pytest.importorskip("redis")
     # Nothing is contacted while loading the profile: port 1 has no server.
     out = _run_recipe(tmp_path, f"redis://:{PASSWORD}@127.0.0.1:1/0")
-    # A plain Redis database: workers wrap it themselves (hypofuzz_nb.worker).
+    # A plain Redis database: workers wrap it themselves (hypofuzz_nb.outage).
     assert out.split()[:2] == ["RedisExampleDatabase", "RedisExampleDatabase"]
     assert PASSWORD not in out
 

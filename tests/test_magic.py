@@ -160,7 +160,7 @@ def test_status_shows_a_table_as_html_in_notebooks_and_text_in_terminals(shell, 
     assert "SessionStatus(" not in shown and "TestStatus(" not in shown
     lines = shown.splitlines()
     header = next(i for i, line in enumerate(lines) if "inputs/s" in line)
-    assert lines[header].split()[:3] == ["state", "inputs", "behaviours"]
+    assert lines[header].split()[:3] == ["status", "inputs", "behaviors"]
     row = lines[header + 1].split()
     assert row[0] == "failed" and row[-1] == "tests/test_buggy.py::test_below_ten"
     assert "stopped for" in shown  # the session ended: it says so
@@ -189,7 +189,7 @@ def test_exitfirst_ends_the_session_at_the_first_failure_and_wait_returns(shell,
     session = magic._state.session
     shell.run_line_magic("hypofuzz", "wait")
     assert not session.running
-    assert session.status().failures == 1
+    assert session.status().n_failing_tests == 1
     found = shell.run_line_magic("hypofuzz", "failures")
     assert any("n=10" in f.representation for f in found if f.state == "shrunk")
     assert "done:" in capsys.readouterr().out

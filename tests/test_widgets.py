@@ -354,7 +354,7 @@ def test_executed_notebook_keeps_a_static_summary(tmp_path):
 
 
 def test_dashboard_follows_a_real_fuzzing_session(tmp_path, monkeypatch, dashboards):
-    worker = pytest.importorskip("hypofuzz_nb.worker")
+    worker = pytest.importorskip("hypofuzz_nb.session")
     (tmp_path / "test_planted.py").write_text(
         "from hypothesis import given, strategies as st\n\n"
         "@given(st.integers(0, 20))\n"
@@ -488,7 +488,7 @@ def test_the_work_budget_fills_at_its_share_and_holds_back_work_in_debt():
 def test_the_header_shows_this_sessions_rate_over_its_wall_time(tmp_path, dashboards):
     import re
 
-    worker = pytest.importorskip("hypofuzz_nb.worker")
+    worker = pytest.importorskip("hypofuzz_nb.session")
     (tmp_path / "test_rate.py").write_text(
         "from hypothesis import given, strategies as st\n\n"
         "@given(st.integers())\n"

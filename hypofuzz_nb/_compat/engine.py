@@ -25,7 +25,7 @@ def failures_call_with_settings(test: object, settings: object, kwargs: dict) ->
         test._hypothesis_internal_use_settings = previous  # type: ignore[attr-defined]
 
 
-# --- worker (used by hypofuzz_nb.worker) ------------------------------------------
+# --- worker (used by hypofuzz_nb.fuzz_loop) ----------------------------------------
 # A worker process tells its supervisor which input it is about to run, so that an
 # input that kills the process can still be saved.
 
