@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["activity_line", "database_note", "plural", "session_line", "tests_line"]
+__all__ = ["activity_line", "database_line", "database_note", "plural", "session_line"]
 
 
 def plural(n: int, word: str) -> str:
@@ -41,8 +41,8 @@ def database_note(status: Any) -> str:
     return ""
 
 
-def tests_line(tests: Any) -> str:
-    """Tests, failing tests and inputs of a database's tests frame."""
+def database_line(tests: Any) -> str:
+    """Tests, failing tests and inputs of a database, from its tests frame."""
     n_tests = len(tests)
     inputs = int(tests["inputs"].fillna(0).sum()) if n_tests and "inputs" in tests else 0
     n_failing = (

@@ -29,13 +29,12 @@ from typing import Any
 import ipywidgets as widgets
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.failure_widget import failure_widget
 from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
-from hypofuzz_nb.postmortem import post_mortem, remember_last_exception, show_exception
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
-from hypofuzz_nb.summary import tests_line
+from hypofuzz_nb.summary import database_line
 from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
 
@@ -300,7 +299,7 @@ class Dashboard:
     def _header_html(self) -> str:
         parts = ["<b>hypofuzz_nb</b>"]
         if self.data is not None:
-            parts.append(html.escape(tests_line(self.data.tests)))
+            parts.append(html.escape(database_line(self.data.tests)))
             skipped = sum(dict(getattr(self.data, "skipped", None) or {}).values())
             if skipped:
                 parts.append(f"{skipped:,} undecodable database values skipped")
@@ -333,41 +332,7 @@ class Dashboard:
         self.failures_header.value = (
             f"<h4>Failures ({n})</h4>" if n else "<h4>Failures</h4><p><i>None found.</i></p>"
         )
-        self.failure_box.children = [self._failure_widget(f) for f in self.failures]
-
-    def _failure_widget(self, failure: Failure) -> widgets.Widget:
-        output = widgets.Output()
-        reproduce = widgets.Button(description="Reproduce", icon="play", tooltip=failure.nodeid)
-        debug = widgets.Button(description="Debug", icon="bug", tooltip=failure.nodeid)
-        reproduce.on_click(lambda _button: self._reproduce(failure, output, debug=False))
-        debug.on_click(lambda _button: self._reproduce(failure, output, debug=True))
-        body = widgets.HTML(failure._repr_html_())
-        box = widgets.VBox([body, widgets.HBox([reproduce, debug]), output])
-        box.add_class("hypofuzz-nb-failure")
-        return box
-
-    @staticmethod
-    def _reproduce(failure: Failure, output: widgets.Output, *, debug: bool) -> None:
-        """Run a failure from a button; the exception lands where ``%debug`` finds it."""
-        output.clear_output()
-        with output:
-            try:
-                failure.reproduce()
-            except HypofuzzNbError as exc:
-                print(exc)
-                return
-            except Exception as exc:
-                remember_last_exception(exc)
-                if debug:
-                    try:
-                        post_mortem(exc.__traceback__)
-                        return
-                    except Exception:
-                        # No stdin in a widget callback (e.g. a frontend without
-                        # input support): fall through to %debug instructions.
-                        pass
-                show_exception(exc)
-                print("Reproduced. Run %debug in a new cell to inspect the failing frame.")
+        self.failure_box.children = [failure_widget(f) for f in self.failures]
 
     # -- refreshing ------------------------------------------------------------------
 
@@ -556,7 +521,7 @@ class Dashboard:
             return "hypofuzz_nb dashboard: no data loaded" + (
                 f" (database unreachable: {self.last_error})" if self.last_error else ""
             )
-        lines = [f"hypofuzz_nb dashboard: {tests_line(self.data.tests)}"]
+        lines = [f"hypofuzz_nb dashboard: {database_line(self.data.tests)}"]
         lines.append(tests_table_text(self.data.tests))
         if self.failures:
             lines.append(f"Failures ({len(self.failures)}):")
