@@ -227,7 +227,9 @@ class _Progress:
         lines = [self._headline(status), RATE_NOTE]
         rows = sorted(status.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
         for t in rows[:MAX_ROWS]:
-            state = "FAILED" if (t.n_failures or t.fatal) else ("done" if t.finished else t.phase)
+            state = (
+                "FAILED" if (t.n_failures or t.fatal) else ("finished" if t.finished else t.phase)
+            )
             lines.append(
                 f"  {state:<8} {t.inputs:>10,} inputs {t.inputs_per_s:>8,.0f}/s own time "
                 f"{t.behaviors:>6,} behaviors  {t.nodeid}"
