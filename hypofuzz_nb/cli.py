@@ -1,7 +1,7 @@
 """The ``hypofuzz-nb`` command: headless workers and static reports of the database.
 
-``hypofuzz-nb fuzz [PATHS...] [-n N] [--max-time S] [--no-dashboard | --dashboard-only]
-[-- PYTEST_ARGS]``
+``hypofuzz-nb fuzz [PATHS ...] [OPTIONS] [-- PYTEST_ARGS ...]``, with the options that
+:mod:`hypofuzz_nb.options` defines for the command and the magic alike.
 
 Exit codes: 0 nothing failed; 1 a failure was found (or, with ``--dashboard-only``, the
 database holds one); 2 a usage error (bad option, path that does not exist); 3 something

@@ -33,7 +33,7 @@ from hypofuzz_nb.summary import session_line
 
 #: What ``%hypofuzz?`` and ``%hypofuzz --help`` show, and usage errors end with.
 USAGE = options.magic_help()
-SUBCOMMANDS = tuple(word for word, _ in options.MAGIC_ACTIONS)
+ACTIONS = tuple(word for word, _ in options.MAGIC_ACTIONS)
 
 
 class _MagicArgumentParser(argparse.ArgumentParser):
@@ -107,7 +107,7 @@ class HypofuzzMagics(Magics):
         if cell is not None:
             return self._run_cell(line, cell)
         words = line.split()
-        if len(words) == 1 and words[0] in SUBCOMMANDS:
+        if len(words) == 1 and words[0] in ACTIONS:
             return getattr(self, f"_{words[0]}")()
         args, pytest_args = parse_line(line)
         if args.help:

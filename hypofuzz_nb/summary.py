@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["activity_line", "database_line", "database_note", "plural", "session_line"]
+__all__ = [
+    "activity_line",
+    "database_line",
+    "database_note",
+    "inputs_rate",
+    "plural",
+    "session_line",
+]
 
 
 def plural(n: int, word: str) -> str:
@@ -22,10 +29,12 @@ def plural(n: int, word: str) -> str:
 
 def session_line(status: Any) -> str:
     """Tests, inputs, time, the rate over wall time and the failing tests of a session."""
-    return (
-        f"{plural(len(status.tests), 'test')}, {status.inputs:,} inputs in "
-        f"{status.elapsed_s:,.1f} s ({status.inputs_per_s:,.0f}/s), {status.failures} failing"
-    )
+    return f"{plural(len(status.tests), 'test')}, {inputs_rate(status)}, {status.failures} failing"
+
+
+def inputs_rate(status: Any) -> str:
+    """A session's inputs, its time, and their rate per second of that (wall) time."""
+    return f"{status.inputs:,} inputs in {status.elapsed_s:,.1f} s ({status.inputs_per_s:,.0f}/s)"
 
 
 def database_note(status: Any) -> str:

@@ -34,7 +34,7 @@ from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
-from hypofuzz_nb.summary import database_line
+from hypofuzz_nb.summary import database_line, inputs_rate
 from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
 
@@ -557,10 +557,7 @@ def _session_rate(session: Any) -> str:
     """This session's inputs and their rate over its wall time, or "" if unknown."""
     try:
         status = session.status()
-        return (
-            f"this session: {status.inputs:,} inputs in {status.elapsed_s:,.0f} s "
-            f"({status.inputs_per_s:,.0f}/s)"
-        )
+        return f"this session: {inputs_rate(status)}"
     except Exception:  # a header must never fail because of a session object
         return ""
 

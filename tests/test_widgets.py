@@ -504,10 +504,10 @@ def test_the_header_shows_this_sessions_rate_over_its_wall_time(tmp_path, dashbo
     dashboards.append(dashboard)
     status = session.status()
     match = re.search(
-        r"this session: ([\d,]+) inputs in ([\d,]+) s \(([\d,]+)/s\)", dashboard.header.value
+        r"this session: ([\d,]+) inputs in ([\d,.]+) s \(([\d,]+)/s\)", dashboard.header.value
     )
     assert match, dashboard.header.value
-    inputs, seconds, rate = (int(g.replace(",", "")) for g in match.groups())
+    inputs, seconds, rate = (float(g.replace(",", "")) for g in match.groups())
     assert inputs == status.inputs > 0
     assert rate == round(status.inputs / status.elapsed_s)
     assert abs(seconds - status.elapsed_s) <= 0.5
