@@ -146,7 +146,7 @@ class Option:
         return flag if self.kind is None else f"{flag} {self.metavar}"
 
 
-_EVERYWHERE = (COMMAND, MAGIC)
+_COMMAND_AND_MAGIC = (COMMAND, MAGIC)
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -154,7 +154,7 @@ OPTIONS: tuple[Option, ...] = (
         dest="workers",
         kind=_count,
         metavar="N",
-        defaults=dict.fromkeys(_EVERYWHERE, 1),
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC, 1),
         help="number of worker processes",
         default_help={
             COMMAND: "1: one worker in this process",
@@ -178,7 +178,7 @@ OPTIONS: tuple[Option, ...] = (
         dest="max_examples",
         kind=_count,
         metavar="N",
-        defaults=dict.fromkeys(_EVERYWHERE),
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC),
         help="stop fuzzing each test after this many inputs",
     ),
     Option(
@@ -200,13 +200,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         flags=("-x", "--exitfirst"),
         dest="exitfirst",
-        defaults=dict.fromkeys(_EVERYWHERE, False),
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC, False),
         help="stop as soon as the first failure is found and saved (like pytest -x)",
     ),
     Option(
         flags=("--no-dashboard",),
         dest="no_dashboard",
-        defaults=dict.fromkeys(_EVERYWHERE, False),
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC, False),
         help="run workers only, with no dashboard",
         default_help={COMMAND: "here: progress goes to the terminal"},
         exclusive="mode",
@@ -214,7 +214,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         flags=("--dashboard-only",),
         dest="dashboard_only",
-        defaults=dict.fromkeys(_EVERYWHERE, False),
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC, False),
         help="start no workers: show what the database holds",
         exclusive="mode",
     ),
