@@ -5,6 +5,9 @@ from __future__ import annotations
 import pdb
 import sys
 
+import pytest
+
+from hypofuzz_nb import postmortem
 from hypofuzz_nb.postmortem import (
     post_mortem,
     post_mortem_debugger,
@@ -20,8 +23,21 @@ def _raised() -> BaseException:
         return exc
 
 
-def test_outside_ipython_the_debugger_is_pdb():
+@pytest.fixture
+def outside_ipython(monkeypatch):
+    # Another test in this process may have started an IPython shell.
+    monkeypatch.setattr(postmortem, "_running_ipython", lambda: None)
+
+
+def test_outside_ipython_the_debugger_is_pdb(outside_ipython):
     assert type(post_mortem_debugger()) is pdb.Pdb
+
+
+def test_inside_ipython_the_debugger_is_ipythons(monkeypatch):
+    from IPython.core.debugger import Pdb
+
+    monkeypatch.setattr(postmortem, "_running_ipython", object)
+    assert isinstance(post_mortem_debugger(), Pdb)
 
 
 def test_post_mortem_opens_the_given_debugger_on_the_traceback():
@@ -39,7 +55,7 @@ def test_post_mortem_opens_the_given_debugger_on_the_traceback():
     assert calls == ["reset", (None, exc.__traceback__)]
 
 
-def test_remember_and_show_the_last_exception(monkeypatch, capsys):
+def test_remember_and_show_the_last_exception(monkeypatch, capsys, outside_ipython):
     for name in ("last_type", "last_value", "last_traceback", "last_exc"):
         monkeypatch.delattr(sys, name, raising=False)
     exc = _raised()
