@@ -1,7 +1,7 @@
 """The ``hypofuzz-nb`` command: headless workers and static reports of the database.
 
-``hypofuzz-nb fuzz [PATHS...] [-n N] [--max-time S] [--no-dashboard | --dashboard-only]
-[-- PYTEST_ARGS]``
+``hypofuzz-nb fuzz [PATHS ...] [OPTIONS] [-- PYTEST_ARGS ...]``, with the options that
+:mod:`hypofuzz_nb.options` defines for the command and the magic alike.
 
 Exit codes: 0 nothing failed; 1 a failure was found (or, with ``--dashboard-only``, the
 database holds one); 2 a usage error (bad option, path that does not exist); 3 something
@@ -21,7 +21,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from hypofuzz_nb import options
 from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.summary import activity_line, database_note, plural, session_line
 
 __all__ = ["main"]
 
@@ -38,26 +40,6 @@ REDRAW_EVERY_S = 0.5
 MAX_ROWS = 15
 #: Under the headline of the live display: what the per-test rates are per.
 RATE_NOTE = "  (a test's inputs/s counts only the time it was being fuzzed: tests take turns)"
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _version_text() -> str:
@@ -83,12 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     fuzz = sub.add_parser(
         "fuzz",
-        help="fuzz the Hypothesis tests pytest collects, or summarise the database",
-        usage=(
-            "hypofuzz-nb fuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]\n"
-            "                        [--timeout SECONDS] [--no-dashboard | --dashboard-only]\n"
-            "                        [--seed N] [-x] [-- PYTEST_ARGS ...]"
-        ),
+        help="fuzz the Hypothesis tests pytest collects, or summarize the database",
+        usage=options.usage("hypofuzz-nb fuzz", options.COMMAND),
         description=(
             "Fuzz the Hypothesis tests that pytest collects from PATHS (default: the "
             "current directory), saving what is found in the database of the settings "
@@ -101,76 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
             "unreachable). Ctrl-C stops cleanly and prints the summary."
         ),
     )
-    fuzz.add_argument("paths", nargs="*", metavar="PATHS", help="test files or directories")
-    fuzz.add_argument(
-        "-n",
-        "--workers",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="number of worker processes (default 1: one worker in this process)",
-    )
-    fuzz.add_argument(
-        "--max-time",
-        type=_positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: run until Ctrl-C or every test failed)",
-    )
-    fuzz.add_argument(
-        "--max-examples",
-        type=_positive_int,
-        default=None,
-        metavar="N",
-        help="stop fuzzing each test after this many inputs",
-    )
-    fuzz.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=10.0,
-        metavar="SECONDS",
-        help="per-input time limit; a slower input is a failure (default 10)",
-    )
-    fuzz.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        metavar="N",
-        help="seed the choice of inputs, for repeatable runs (default: random)",
-    )
-    fuzz.add_argument(
-        "-x",
-        "--exitfirst",
-        action="store_true",
-        help="stop as soon as the first failure is found and saved (like pytest -x)",
-    )
-    mode = fuzz.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--no-dashboard",
-        action="store_true",
-        help="run workers only, with progress in the terminal (the default here)",
-    )
-    mode.add_argument(
-        "--dashboard-only",
-        action="store_true",
-        help="start no workers: print a summary of what the database holds",
-    )
+    options.add_options(fuzz, options.COMMAND)
     return parser
-
-
-def _split_pytest_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    argv = list(argv)
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1 :]
-    return argv, []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     if argv is None:
         argv = sys.argv[1:]
-    ours, pytest_args = _split_pytest_args(argv)
+    ours, pytest_args = options.split_pytest_args(argv)
     parser = build_parser()
     args = parser.parse_args(ours)  # exits with code 2 on a usage error
     for path in args.paths:
@@ -212,12 +129,12 @@ def _dashboard_only(args: argparse.Namespace, pytest_args: list[str], out: TextI
     print(f"Database: {data.database!r}", file=out)
     # load(paths=...) lists collected tests that were never fuzzed as "waiting".
     if tests.empty or (tests["status"] == "waiting").all():
-        collected = f" for the {len(tests)} test(s) collected here" if len(tests) else ""
+        collected = f" for the {plural(len(tests), 'test')} collected here" if len(tests) else ""
         print(
             f"It holds no fuzzing results yet{collected}: run `hypofuzz-nb fuzz` first.", file=out
         )
         return EXIT_OK
-    print(f"{len(tests)} test(s) in the database:", file=out)
+    print(f"{plural(len(tests), 'test')} in the database:", file=out)
     print(
         f"  {'status':<8} {'inputs':>10} {'behaviors':>9} {'failures':>8}  nodeid",
         file=out,
@@ -228,23 +145,16 @@ def _dashboard_only(args: argparse.Namespace, pytest_args: list[str], out: TextI
             f"{int(row.n_failures):>8}  {row.nodeid}",
             file=out,
         )
-    print(_activity_line(tests), file=out)
+    print(activity_line(tests), file=out)
     failing = tests[tests["status"].isin(["failed", "fatal"])]
     _print_failures(data.failures, set(failing["nodeid"]), out)
     if len(failing):
-        print(f"\n{len(failing)} test(s) failing. Run `pytest` to replay the failures.", file=out)
+        print(
+            f"\n{plural(len(failing), 'test')} failing. Run `pytest` to replay the failures.",
+            file=out,
+        )
         return EXIT_FAILURES
     return EXIT_OK
-
-
-def _activity_line(tests: Any) -> str:
-    """Whether any worker is fuzzing these tests now, and when the last report came."""
-    running = int((tests["status"] == "running").sum())
-    if running:
-        return f"{running} test(s) being fuzzed now."
-    last = tests["last_update"].max()
-    when = "" if _isna(last) else f" (latest report {last.tz_convert(None):%Y-%m-%d %H:%M:%S} UTC)"
-    return f"No worker is fuzzing these tests now{when}."
 
 
 def _print_failures(failures: Any, nodeids: set[str], out: TextIO) -> None:
@@ -304,20 +214,22 @@ class _Progress:
         finished = sum(1 for t in status.tests if t.finished)
         behaviors = sum(t.behaviors for t in status.tests)
         return (
-            f"[{status.elapsed_s:6.1f}s] {n} test(s), {finished} finished, "
+            f"[{status.elapsed_s:6.1f}s] {plural(n, 'test')}, {finished} finished, "
             # Inputs per second of wall time: the sum of the tests' own rates would
             # count every test as if it had the worker to itself.
             f"{status.inputs:,} inputs, {status.inputs_per_s:,.0f} inputs/s overall, "
             f"{behaviors:,} behaviors, {status.n_failing_tests} failing"
             + (f", {status.restarts} worker restart(s)" if status.restarts else "")
-            + _database_note(status, prefix=", ")
+            + (f", {note}" if (note := database_note(status)) else "")
         )
 
     def _table(self, status: Any) -> list[str]:
         lines = [self._headline(status), RATE_NOTE]
         rows = sorted(status.tests, key=lambda t: (not (t.n_failures or t.fatal), t.nodeid))
         for t in rows[:MAX_ROWS]:
-            state = "FAILED" if (t.n_failures or t.fatal) else ("done" if t.finished else t.phase)
+            state = (
+                "FAILED" if (t.n_failures or t.fatal) else ("finished" if t.finished else t.phase)
+            )
             lines.append(
                 f"  {state:<8} {t.inputs:>10,} inputs {t.inputs_per_s:>8,.0f}/s own time "
                 f"{t.behaviors:>6,} behaviors  {t.nodeid}"
@@ -340,18 +252,6 @@ class _Progress:
         self.out.write("".join(parts))
         self.out.flush()
         self._lines_drawn = max(len(lines), self._lines_drawn)
-
-
-def _database_note(status: Any, *, prefix: str = "") -> str:
-    """ "database unreachable since HH:MM:SS, N writes buffered", or "" when all is written."""
-    since = getattr(status, "unreachable_since", None)
-    pending = int(getattr(status, "pending_writes", 0) or 0)
-    if since is not None:
-        clock = time.strftime("%H:%M:%S", time.localtime(since))
-        return f"{prefix}database unreachable since {clock}, {pending:,} writes buffered"
-    if pending:
-        return f"{prefix}{pending:,} writes buffered"
-    return ""
 
 
 class _Terminated(Exception):
@@ -423,14 +323,10 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
 
 def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
     why = "interrupted" if interrupted else "stopped"
-    print(
-        f"\n== hypofuzz-nb: {why} after {status.elapsed_s:.1f} s: {len(status.tests)} test(s), "
-        f"{status.inputs:,} inputs ({status.inputs_per_s:,.0f}/s), {status.n_failing_tests} failing ==",
-        file=out,
-    )
+    print(f"\n== hypofuzz-nb {why}: {session_line(status)} ==", file=out)
     for collection_note in getattr(session, "collection_notes", ()):
         print(f"Note: {collection_note}.", file=out)
-    note = _database_note(status)
+    note = database_note(status)
     if note:
         print(
             f"Warning: {note}: they were not all written before stopping. Check that the "
@@ -463,10 +359,6 @@ def _summary(session: Any, status: Any, interrupted: bool, out: TextIO) -> None:
         "\nThe failures are saved in the example database: run `pytest` to replay them.",
         file=out,
     )
-
-
-def console_main() -> None:  # pragma: no cover - thin wrapper
-    sys.exit(main())
 
 
 if __name__ == "__main__":  # pragma: no cover

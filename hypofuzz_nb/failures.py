@@ -24,6 +24,7 @@ from hypothesis.database import ExampleDatabase, ReadOnlyDatabase
 
 from hypofuzz_nb import _compat, records
 from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.postmortem import post_mortem
 
 __all__ = [
     "Failure",
@@ -243,11 +244,7 @@ class Failure:
         except HypofuzzNbError:
             raise
         except Exception as exc:
-            traceback = exc.__traceback__
-            if debugger is None:
-                debugger = _default_debugger()
-            debugger.reset()
-            debugger.interaction(None, traceback)
+            post_mortem(exc.__traceback__, debugger)
 
     def _is_file_test(self) -> bool:
         path = self.nodeid.split("::", 1)[0]
@@ -345,20 +342,6 @@ class _ReplayDatabase(ExampleDatabase):
 
 #: Hypothesis' per-test keys are sha384 digests.
 _DIGEST_SIZE = 48
-
-
-def _default_debugger() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        get_ipython = None  # type: ignore[assignment]
-    if get_ipython is not None and get_ipython() is not None:
-        from IPython.core.debugger import Pdb as IPythonPdb
-
-        return IPythonPdb()
-    import pdb
-
-    return pdb.Pdb()
 
 
 def _example_from_representation(representation: str) -> str | None:

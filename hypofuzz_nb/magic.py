@@ -28,91 +28,35 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
-USAGE = """\
-%hypofuzz [PATHS ...] [-n N] [--max-time SECONDS] [--max-examples N]
-          [--timeout SECONDS] [-x] [--dashboard-only | --no-dashboard]
-          [--interactive] [-- PYTEST_ARGS ...]
-%hypofuzz status | stop | wait | failures
-%%hypofuzz [--max-time SECONDS]     (cell magic: run the cell, then fuzz its @given tests)
+from hypofuzz_nb import options
+from hypofuzz_nb.summary import session_line
 
-Start fuzzing the Hypothesis tests that pytest collects from PATHS (default: the
-current directory) in the background, and show the live dashboard.
-
-  -n N                 worker processes (default 1: a thread in this kernel)
-  --max-time SECONDS   stop after this long (default: run until `%hypofuzz stop`)
-  --max-examples N     stop each test after this many inputs
-  --timeout SECONDS    per-input timeout (default 10)
-  -x, --exitfirst      stop once the first failure is found and saved
-  --dashboard-only     no workers: show the dashboard of the database only
-  --no-dashboard       workers only: no dashboard
-  --interactive        draw the progress plot with ipympl (zoom and pan; the
-                       `interactive` extra)
-  -- PYTEST_ARGS       passed to pytest's collection, e.g. -- -k sort -m "not slow"
-
-  status               print what the running workers are doing
-  stop                 stop the workers (no failure found so far is lost)
-  wait                 block until the running session ends (Ctrl-C/interrupt stops it)
-  failures             list the failures in the database, with replay buttons
-
-Every failure is saved where Hypothesis looks for it: a plain `pytest` run
-afterwards on the same database fails on its first example.
-"""
-
-CELL_DEFAULT_MAX_TIME = 30.0
-SUBCOMMANDS = ("status", "stop", "wait", "failures")
+#: What ``%hypofuzz?`` and ``%hypofuzz --help`` show, and usage errors end with.
+USAGE = options.magic_help()
+ACTIONS = tuple(word for word, _ in options.MAGIC_ACTIONS)
 
 
 class _MagicArgumentParser(argparse.ArgumentParser):
     """An ArgumentParser that raises IPython's UsageError instead of exiting the kernel."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
-        raise UsageError(f"{message}\n\nUsage:\n{USAGE}")
+        raise UsageError(f"{message}\n\n{USAGE}")
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:  # type: ignore[override]
         raise UsageError(message or USAGE)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
 def _line_parser() -> argparse.ArgumentParser:
-    parser = _MagicArgumentParser(prog="%hypofuzz", add_help=False, usage=USAGE)
-    parser.add_argument("paths", nargs="*")
-    parser.add_argument("-n", dest="workers", type=_positive_int, default=1)
-    parser.add_argument("--max-time", type=_positive_float, default=None)
-    parser.add_argument("--max-examples", type=_positive_int, default=None)
-    parser.add_argument("--timeout", type=_positive_float, default=10.0)
-    parser.add_argument("-x", "--exitfirst", action="store_true")
-    roles = parser.add_mutually_exclusive_group()
-    roles.add_argument("--dashboard-only", action="store_true")
-    roles.add_argument("--no-dashboard", action="store_true")
-    parser.add_argument("--interactive", action="store_true")
+    parser = _MagicArgumentParser(prog="%hypofuzz", add_help=False)
+    options.add_options(parser, options.MAGIC)
+    # Prints the usage instead of exiting: exiting would end the kernel.
     parser.add_argument("-h", "--help", action="store_true")
     return parser
 
 
 def _cell_parser() -> argparse.ArgumentParser:
-    parser = _MagicArgumentParser(prog="%%hypofuzz", add_help=False, usage=USAGE)
-    parser.add_argument("--max-time", type=_positive_float, default=CELL_DEFAULT_MAX_TIME)
-    parser.add_argument("--timeout", type=_positive_float, default=10.0)
-    return parser
+    parser = _MagicArgumentParser(prog="%%hypofuzz", add_help=False)
+    return options.add_options(parser, options.CELL)
 
 
 def parse_line(line: str) -> tuple[argparse.Namespace, list[str]]:
@@ -123,12 +67,9 @@ def parse_line(line: str) -> tuple[argparse.Namespace, list[str]]:
     try:
         words = shlex.split(line)
     except ValueError as err:
-        raise UsageError(f"cannot parse the arguments: {err}\n\nUsage:\n{USAGE}") from None
-    pytest_args: list[str] = []
-    if "--" in words:
-        split = words.index("--")
-        words, pytest_args = words[:split], words[split + 1 :]
-    return _line_parser().parse_args(words), pytest_args
+        raise UsageError(f"cannot parse the arguments: {err}\n\n{USAGE}") from None
+    ours, pytest_args = options.split_pytest_args(words)
+    return _line_parser().parse_args(ours), pytest_args
 
 
 @dataclass
@@ -166,7 +107,7 @@ class HypofuzzMagics(Magics):
         if cell is not None:
             return self._run_cell(line, cell)
         words = line.split()
-        if len(words) == 1 and words[0] in SUBCOMMANDS:
+        if len(words) == 1 and words[0] in ACTIONS:
             return getattr(self, f"_{words[0]}")()
         args, pytest_args = parse_line(line)
         if args.help:
@@ -239,7 +180,7 @@ class HypofuzzMagics(Magics):
             print("hypofuzz is not running in this kernel.")
             return
         _state.session.stop()
-        print(f"stopped: {_summary_line(_state.session.status())}")
+        print(f"stopped: {session_line(_state.session.status())}")
 
     def _wait(self) -> Any:
         if _state.session is None:
@@ -249,7 +190,7 @@ class HypofuzzMagics(Magics):
             _state.session.wait()
         except KeyboardInterrupt:
             _state.session.stop()
-        print(f"done: {_summary_line(_state.session.status())}")
+        print(f"done: {session_line(_state.session.status())}")
         return None
 
     def _failures(self) -> Any:
@@ -276,7 +217,7 @@ class HypofuzzMagics(Magics):
         try:
             args = _cell_parser().parse_args(shlex.split(line))
         except ValueError as err:
-            raise UsageError(f"cannot parse the arguments: {err}\n\nUsage:\n{USAGE}") from None
+            raise UsageError(f"cannot parse the arguments: {err}\n\n{USAGE}") from None
         user_ns = self.shell.user_ns
         before = {name: id(value) for name, value in user_ns.items()}
         result = self.shell.run_cell(cell)
@@ -347,15 +288,6 @@ class _StatusView:
             return "<p>hypofuzz: starting...</p>"
         head = "done" if self.final else "fuzzing"
         return f"<p><b>hypofuzz: {head}</b></p>{self.status._repr_html_()}"
-
-
-def _summary_line(status: Any) -> str:
-    tests = status.tests
-    failures = sum(test.n_failures for test in tests)
-    return (
-        f"{len(tests)} tests, {status.inputs:,} inputs in {status.elapsed_s:,.1f} s "
-        f"({status.inputs_per_s:,.0f}/s), {failures} failures"
-    )
 
 
 def _database_for(paths: list[str], pytest_args: list[str]) -> Any:

@@ -207,7 +207,7 @@ def plot_progress(
     new_test = np.r_[True, codes[1:] != codes[:-1]]
     # A step line only needs the points where it steps, plus each test's last
     # point: dropping the others is lossless and keeps big databases fast to draw
-    # (behaviours change in a few percent of reports).
+    # (behaviors change in a few percent of reports).
     last_of_test = np.r_[new_test[1:], True]
     keep = new_test | last_of_test | np.r_[True, ys[1:] != ys[:-1]]
     codes, xs, ys = codes[keep], xs[keep], ys[keep]
@@ -228,7 +228,7 @@ def plot_progress(
     else:
         # Many tests: one LineCollection draws far faster than one Line2D per test,
         # and a legend of that many entries would hide the plot anyway.
-        colours = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
+        colors = [c["color"] for c in matplotlib.rcParams["axes.prop_cycle"]]
         segments = []
         for i in range(n_lines):
             lo, hi = bounds[i], bounds[i + 1]
@@ -236,7 +236,7 @@ def plot_progress(
             step_y = np.repeat(ys[lo:hi], 2)[:-1]
             segments.append(np.column_stack([step_x, step_y]))
         collection = LineCollection(
-            segments, colors=[colours[i % len(colours)] for i in range(n_lines)], linewidths=0.8
+            segments, colors=[colors[i % len(colors)] for i in range(n_lines)], linewidths=0.8
         )
         axes.add_collection(collection)
         axes.autoscale_view()

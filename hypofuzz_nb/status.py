@@ -15,12 +15,12 @@ generate, shrink). ``n_failures`` counts a test's failing inputs;
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hypofuzz_nb import records
+from hypofuzz_nb.summary import database_note
 
 if TYPE_CHECKING:
     import pandas
@@ -137,13 +137,8 @@ class SessionStatus:
         ]
         if self.restarts:
             parts.append(f"{self.restarts} worker restart(s)")
-        if self.unreachable_since is not None:
-            clock = time.strftime("%H:%M:%S", time.localtime(self.unreachable_since))
-            parts.append(
-                f"database unreachable since {clock}, {self.pending_writes:,} writes buffered"
-            )
-        elif self.pending_writes:
-            parts.append(f"{self.pending_writes:,} writes buffered")
+        if note := database_note(self):
+            parts.append(note)
         return ", ".join(parts)
 
     def _rows(self) -> list[tuple[str, ...]]:

@@ -20,23 +20,22 @@ import base64
 import contextlib
 import datetime
 import html
-import math
 import os
-import sys
 import threading
 import time
-import traceback as traceback_module
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.failure_widget import failure_widget
 from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
+from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
+from hypofuzz_nb.summary import database_line, inputs_rate
+from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
 
 __all__ = ["Dashboard", "show_dashboard"]
@@ -46,25 +45,6 @@ MIN_REFRESH_INTERVAL = 0.5
 #: Seconds between checks of whether the database became unreachable (or came back),
 #: so that the header says so without waiting for the next poll.
 UNREACHABLE_CHECK_S = 0.5
-
-#: Columns of the tests table: (frame column, header, what it means). Headers are
-#: short so that the table fits a notebook cell at 1280 px; the meaning is the
-#: header's tooltip and, for the two that need it, the note under the table.
-TABLE_COLUMNS = (
-    ("status", "status", "running, idle, waiting, failed, fixed or fatal"),
-    ("inputs", "inputs", "inputs run, over every worker and session"),
-    ("behaviors", "behaviours", "distinct behaviours (branches, events, targets) seen"),
-    ("fingerprints", "fingerprints", "distinct combinations of behaviours seen"),
-    ("inputs_per_s", "inputs/s", "per second of the test's own fuzzing time"),
-    ("since_new_behavior", "since new", "inputs since the last new behaviour"),
-    ("n_failures", "failures", "shrunk failures, replayed first by plain pytest"),
-)
-
-#: Under the table: what the two columns whose short headers need it mean.
-TABLE_NOTE = (
-    "inputs/s: per second of the test's own fuzzing time (tests take turns on a worker). "
-    "since new: inputs since the test's last new behaviour."
-)
 
 #: The refresher spends at most about this share of the wall time reloading and
 #: redrawing: it shares the kernel's GIL with the code a user runs (and with a
@@ -76,135 +56,6 @@ PLOT_MIN_INTERVAL = 5.0
 #: Seconds of work the refresher may do at once after a quiet spell (then it is held
 #: to REFRESH_DUTY), so that a lone change still shows at once.
 REFRESH_BURST_S = 0.5
-
-_STATUS_COLOURS = {
-    "failed": "#c62828",
-    "fatal": "#6a1b9a",
-    "running": "#2e7d32",
-    "fixed": "#1565c0",
-}
-
-
-def _number(value: Any, *, decimals: int = 0) -> str:
-    if value is None:
-        return ""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return html.escape(str(value))
-    if math.isnan(number):
-        return ""
-    return f"{number:,.{decimals}f}"
-
-
-def _cell(column: str, value: Any) -> str:
-    if column == "status":
-        return (
-            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-        )
-    return _number(value, decimals=1 if column == "inputs_per_s" else 0)
-
-
-def _sorted_tests(tests: pd.DataFrame) -> pd.DataFrame:
-    if tests.empty or "nodeid" not in tests.columns:
-        return tests
-    failing = tests["n_failures"].fillna(0) if "n_failures" in tests.columns else 0
-    return tests.assign(_failing=failing > 0).sort_values(
-        ["_failing", "nodeid"], ascending=[False, True], kind="stable"
-    )
-
-
-_NUMBER_CELL = "text-align:right;padding:0 .5em;white-space:nowrap"
-# A long node id wraps inside its column rather than pushing the numbers out of the cell.
-_NAME_CELL = "text-align:left;font-family:monospace;overflow-wrap:anywhere;word-break:break-all"
-
-
-def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozenset()) -> str:
-    """The tests frame as an escaped HTML table; failing tests first, selected rows marked.
-
-    It fits the width it is given: short headers (explained in tooltips and a note),
-    node ids that wrap, and a horizontal scroll bar rather than cut-off columns if
-    the cell is narrower still.
-    """
-    if tests.empty:
-        return "<p><i>No tests in this database yet.</i></p>"
-    header = "".join(
-        f'<th style="{_NUMBER_CELL}" title="{html.escape(meaning)}">{html.escape(title)}</th>'
-        for _, title, meaning in TABLE_COLUMNS
-    )
-    rows = []
-    for row in _sorted_tests(tests).to_dict("records"):
-        nodeid = str(row.get("nodeid", ""))
-        cells = []
-        for column, _, _ in TABLE_COLUMNS:
-            text = html.escape(_cell(column, row.get(column)))
-            if column == "status":
-                colour = _STATUS_COLOURS.get(text, "inherit")
-                text = f'<span style="color:{colour};font-weight:bold">{text}</span>'
-            cells.append(f'<td style="{_NUMBER_CELL}">{text}</td>')
-        marker = "&#9656; " if nodeid in selected else ""
-        style = ' style="background:#fff8e1"' if nodeid in selected else ""
-        rows.append(
-            f'<tr{style}><td style="{_NAME_CELL}">{marker}'
-            f"{html.escape(nodeid)}</td>{''.join(cells)}</tr>"
-        )
-    return (
-        # width:0 with min-width:100%: the box takes the width of the cell without
-        # widening it (ipywidgets' flex boxes grow to their content's minimum width),
-        # and scrolls if the table needs more.
-        '<div class="hypofuzz-nb-table" style="width:0;min-width:100%;overflow-x:auto">'
-        '<table class="hypofuzz-nb-tests" style="border-collapse:collapse;width:100%">'
-        f'<thead><tr><th style="text-align:left;min-width:12em">test</th>{header}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>"
-        f'<div style="font-size:85%;color:#666">{html.escape(TABLE_NOTE)}</div></div>'
-    )
-
-
-def tests_table_text(tests: pd.DataFrame) -> str:
-    """The tests frame as fixed-width text for terminals."""
-    if tests.empty:
-        return "No tests in this database yet."
-    lines = []
-    for row in _sorted_tests(tests).to_dict("records"):
-        values = "  ".join(
-            f"{title}={_cell(column, row.get(column))}" for column, title, _ in TABLE_COLUMNS
-        )
-        lines.append(f"  {row.get('nodeid', '')}: {values}")
-    lines.append(f"  ({TABLE_NOTE})")
-    return "\n".join(lines)
-
-
-def _summary_line(data: Any) -> str:
-    tests = data.tests
-    n_tests = len(tests)
-    inputs = int(tests["inputs"].fillna(0).sum()) if n_tests and "inputs" in tests else 0
-    n_failing = (
-        int((tests["n_failures"].fillna(0) > 0).sum()) if n_tests and "n_failures" in tests else 0
-    )
-    return f"{n_tests} test{'s' if n_tests != 1 else ''}, {n_failing} failing, {inputs:,} inputs"
-
-
-def _frame_hash(frame: pd.DataFrame) -> int:
-    # Cells may hold tuples (choices) or dicts, which pandas cannot hash: repr them.
-    hashable = frame.map(lambda v: repr(v) if isinstance(v, (list, tuple, dict, bytes)) else v)
-    return int(pd.util.hash_pandas_object(hashable, index=False).sum())
-
-
-def _data_signature(data: Any) -> tuple:
-    """A cheap fingerprint of the data: equal signatures mean nothing to redraw.
-
-    The tests and failures frames are small (one row per test or failure) and
-    hashed whole; the reports frame can hold hundreds of thousands of rows, and
-    any new report also changes its length or its test's row in ``tests``.
-    """
-    reports = data.reports
-    last = reports["timestamp"].max() if len(reports) and "timestamp" in reports else None
-    return (
-        _frame_hash(data.tests) if len(data.tests) else 0,
-        _frame_hash(data.failures) if len(data.failures) else 0,
-        len(reports),
-        str(last),
-    )
 
 
 def _resolve_source(
@@ -307,7 +158,7 @@ class Dashboard:
         self._plotted_signature: tuple | None = None
         self._plot_stale = False
         self._next_plot_at = 0.0
-        self._budget = _WorkBudget(REFRESH_DUTY, REFRESH_BURST_S)
+        self._budget = WorkBudget(REFRESH_DUTY, REFRESH_BURST_S)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._changed = threading.Event()
@@ -331,7 +182,7 @@ class Dashboard:
             options=[], rows=4, description="Plot only:", layout=widgets.Layout(width="95%")
         )
         self.y_toggle = widgets.ToggleButtons(
-            options=[("behaviours", "behaviors"), ("fingerprints", "fingerprints")],
+            options=[("behaviors", "behaviors"), ("fingerprints", "fingerprints")],
             value="behaviors",
         )
         self.x_toggle = widgets.ToggleButtons(
@@ -448,7 +299,7 @@ class Dashboard:
     def _header_html(self) -> str:
         parts = ["<b>hypofuzz_nb</b>"]
         if self.data is not None:
-            parts.append(html.escape(_summary_line(self.data)))
+            parts.append(html.escape(database_line(self.data.tests)))
             skipped = sum(dict(getattr(self.data, "skipped", None) or {}).values())
             if skipped:
                 parts.append(f"{skipped:,} undecodable database values skipped")
@@ -481,47 +332,7 @@ class Dashboard:
         self.failures_header.value = (
             f"<h4>Failures ({n})</h4>" if n else "<h4>Failures</h4><p><i>None found.</i></p>"
         )
-        self.failure_box.children = [self._failure_widget(f) for f in self.failures]
-
-    def _failure_widget(self, failure: Failure) -> widgets.Widget:
-        output = widgets.Output()
-        reproduce = widgets.Button(description="Reproduce", icon="play", tooltip=failure.nodeid)
-        debug = widgets.Button(description="Debug", icon="bug", tooltip=failure.nodeid)
-        reproduce.on_click(lambda _button: self._reproduce(failure, output, debug=False))
-        debug.on_click(lambda _button: self._reproduce(failure, output, debug=True))
-        body = widgets.HTML(failure._repr_html_())
-        box = widgets.VBox([body, widgets.HBox([reproduce, debug]), output])
-        box.add_class("hypofuzz-nb-failure")
-        return box
-
-    @staticmethod
-    def _reproduce(failure: Failure, output: widgets.Output, *, debug: bool) -> None:
-        """Run a failure from a button; the exception lands where ``%debug`` finds it."""
-        output.clear_output()
-        with output:
-            try:
-                failure.reproduce()
-            except HypofuzzNbError as exc:
-                print(exc)
-                return
-            except Exception as exc:
-                _remember_last_exception(exc)
-                ipython = _get_ipython()
-                if debug:
-                    try:
-                        failure_debugger = _post_mortem_debugger()
-                        failure_debugger.reset()
-                        failure_debugger.interaction(None, exc.__traceback__)
-                        return
-                    except Exception:
-                        # No stdin in a widget callback (e.g. a frontend without
-                        # input support): fall through to %debug instructions.
-                        pass
-                if ipython is not None:
-                    ipython.showtraceback((type(exc), exc, exc.__traceback__))
-                else:
-                    traceback_module.print_exception(exc)
-                print("Reproduced. Run %debug in a new cell to inspect the failing frame.")
+        self.failure_box.children = [failure_widget(f) for f in self.failures]
 
     # -- refreshing ------------------------------------------------------------------
 
@@ -547,7 +358,7 @@ class Dashboard:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.header.value = self._header_html()
             return False
-        signature = _data_signature(data)
+        signature = data_signature(data)
         with self._lock:
             recovered = self.unreachable_since is not None
             self.unreachable_since = None
@@ -710,7 +521,7 @@ class Dashboard:
             return "hypofuzz_nb dashboard: no data loaded" + (
                 f" (database unreachable: {self.last_error})" if self.last_error else ""
             )
-        lines = [f"hypofuzz_nb dashboard: {_summary_line(self.data)}"]
+        lines = [f"hypofuzz_nb dashboard: {database_line(self.data.tests)}"]
         lines.append(tests_table_text(self.data.tests))
         if self.failures:
             lines.append(f"Failures ({len(self.failures)}):")
@@ -742,42 +553,11 @@ class Dashboard:
         return f"<hypofuzz_nb.Dashboard ({state}) {self.summary_text().splitlines()[0]}>"
 
 
-class _WorkBudget:
-    """A token bucket of seconds of work: it fills at ``share`` seconds per second up
-    to ``burst``; work spends it, and more work waits while it is below zero."""
-
-    def __init__(self, share: float, burst: float) -> None:
-        self.share = share
-        self.burst = burst
-        self.level = burst
-        self._at = time.monotonic()
-        self._lock = threading.Lock()
-
-    def _fill(self) -> None:
-        now = time.monotonic()
-        self.level = min(self.burst, self.level + (now - self._at) * self.share)
-        self._at = now
-
-    def wait_time(self) -> float:
-        """Seconds until work may start (0 if it may start now)."""
-        with self._lock:
-            self._fill()
-            return 0.0 if self.level >= 0 else -self.level / self.share
-
-    def spend(self, seconds: float) -> None:
-        with self._lock:
-            self._fill()
-            self.level -= max(seconds, 0.0)
-
-
 def _session_rate(session: Any) -> str:
     """This session's inputs and their rate over its wall time, or "" if unknown."""
     try:
         status = session.status()
-        return (
-            f"this session: {status.inputs:,} inputs in {status.elapsed_s:,.0f} s "
-            f"({status.inputs_per_s:,.0f}/s)"
-        )
+        return f"this session: {inputs_rate(status)}"
     except Exception:  # a header must never fail because of a session object
         return ""
 
@@ -803,28 +583,3 @@ def _close_tree(widget: widgets.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-
-
-def _get_ipython() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
-
-
-def _post_mortem_debugger() -> Any:
-    if _get_ipython() is not None:
-        from IPython.core.debugger import Pdb
-
-        return Pdb()
-    import pdb
-
-    return pdb.Pdb()
-
-
-def _remember_last_exception(exc: BaseException) -> None:
-    """Store ``exc`` where ``%debug`` and ``pdb.pm()`` look for the last exception."""
-    sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
-    if sys.version_info >= (3, 12):
-        sys.last_exc = exc

@@ -29,7 +29,10 @@ def shell(tmp_path, monkeypatch):
         ("-n zero", "expected a whole number"),
         ("-n 0", "must be at least 1"),
         ("--max-time soon", "expected a number of seconds"),
-        ("--max-time -3", "must be more than 0"),
+        ("--max-time -3", "must be a finite number of seconds, more than 0"),
+        ("--max-time inf", "must be a finite number of seconds, more than 0"),
+        ("--timeout nan", "must be a finite number of seconds, more than 0"),
+        ("--max-examples 0", "must be at least 1"),
         ("--dashboard-only --no-dashboard", "not allowed with argument"),
         ("--frobnicate", "unrecognized arguments: --frobnicate"),
         ('"unclosed', "cannot parse the arguments"),
@@ -294,3 +297,9 @@ def test_dashboard_only_interactive_draws_on_an_ipympl_canvas(shell, tmp_path):
     [dashboard] = magic._state.dashboards
     assert dashboard.interactive
     assert isinstance(dashboard.canvas, Canvas)
+
+
+@pytest.mark.parametrize("line", ["--max-time inf", "--max-time 0", "--timeout -1"])
+def test_cell_magic_numbers_are_checked_as_the_line_magic_checks_them(shell, line):
+    with pytest.raises(UsageError, match="must be a finite number of seconds, more than 0"):
+        shell.run_cell_magic("hypofuzz", line, "x = 1\n")
