@@ -34,6 +34,7 @@ from typing import Any
 
 from hypofuzz_nb.errors import HypofuzzNbError, WorkerError
 from hypofuzz_nb.fuzz_loop import FuzzLoop
+from hypofuzz_nb.options import positive_integer, positive_number
 from hypofuzz_nb.processes import ProcessSupervisor
 from hypofuzz_nb.status import SessionStatus, TestStatus, merge_statuses
 
@@ -391,18 +392,12 @@ def _check_arguments(
     targets: Any,
 ) -> None:
     """Raise :class:`WorkerError` with one clear message for the first bad argument."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise WorkerError(f"workers must be a positive integer, not {workers!r}")
-    if max_time is not None and not (isinstance(max_time, (int, float)) and max_time > 0):
-        raise WorkerError(
-            f"max_time must be a positive number of seconds or None, not {max_time!r}"
-        )
-    if max_examples is not None and (
-        isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
-    ):
-        raise WorkerError(f"max_examples must be a positive integer or None, not {max_examples!r}")
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise WorkerError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    positive_integer("workers", workers, error=WorkerError)
+    if max_time is not None:
+        positive_number("max_time", max_time, error=WorkerError)
+    if max_examples is not None:
+        positive_integer("max_examples", max_examples, error=WorkerError)
+    positive_number("timeout", timeout, error=WorkerError)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise WorkerError(f"seed must be an integer or None, not {seed!r}")
     if not isinstance(exitfirst, bool):

@@ -33,10 +33,13 @@ from hypofuzz_nb.session import FuzzSession, fuzz
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"workers": 0}, "workers must be a positive integer"),
-        ({"max_time": -1}, "max_time must be a positive number"),
-        ({"max_examples": 0}, "max_examples must be a positive integer"),
-        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"workers": 0}, "workers must be at least 1"),
+        ({"workers": True}, "workers must be a whole number"),
+        ({"max_time": -1}, "max_time must be a finite number of seconds, more than 0"),
+        ({"max_time": float("inf")}, "max_time must be a finite number of seconds"),
+        ({"max_examples": 0}, "max_examples must be at least 1"),
+        ({"timeout": 0}, "timeout must be a finite number of seconds, more than 0"),
+        ({"timeout": "5"}, "timeout must be a number of seconds"),
         ({"seed": "1"}, "seed must be an integer or None"),
         ({"seed": 1.5}, "seed must be an integer or None"),
         ({"targets": [], "workers": 2}, "targets= can only be fuzzed with workers=1"),
