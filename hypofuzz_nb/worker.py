@@ -296,8 +296,7 @@ class _FuzzLoop:
         return _database_state(self.database)
 
     def _publish(self, index: int, fuzzer: Any) -> TestStatus:
-        target = self.targets[index]
-        status = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+        status = fuzzer.status
         with self._lock:
             self._statuses[index] = status
         return status
@@ -347,7 +346,7 @@ class _FuzzLoop:
                 random=None if self.seed is None else Random(f"{self.seed}:{target.nodeid}"),
             )
             fuzzers.append(fuzzer)
-            waiting = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+            waiting = fuzzer.status
             with self._lock:
                 self._statuses[index] = dataclasses.replace(waiting, phase="waiting")
         scheduler = Scheduler(len(fuzzers))
