@@ -407,12 +407,10 @@ class TestFuzzer:
         with contextlib.suppress(Exception):
             self.store.save_timeout(self.key, encode_choices(outcome.choices), observation)
 
-    def _set_fatal(self, traceback: str) -> None:
+    def _set_fatal(self, user_tb: str) -> None:
         with self._lock:
-            self.fatal = traceback
-        self.store.save_fatal_failure(
-            self.key, FatalFailure(nodeid=self.nodeid, traceback=traceback)
-        )
+            self.fatal = user_tb
+        self.store.save_fatal_failure(self.key, FatalFailure(nodeid=self.nodeid, traceback=user_tb))
         self._set_phase("failed")
 
     def _clear_fatal_record(self) -> None:

@@ -46,7 +46,7 @@ def worker_current_choices() -> tuple[Any, ...] | None:
     return tuple(data.choices)
 
 
-# --- engine (used by hypofuzz_nb.engine) ------------------------------------------
+# --- engine (used by the fuzzing modules: engine, runner, corpus, observations, mutate) -
 # Running one input directly, as fuzz_one_input does internally, without the 0.4-0.5 ms
 # fixed cost of Hypothesis' engine per run.
 
