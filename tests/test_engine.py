@@ -511,3 +511,37 @@ def test_a_batch_ends_after_max_seconds(tmp_path) -> None:
         # one input, and the run confirming its new behaviors: each takes 0.2 s
         assert 1 <= fuzzer.inputs <= 2
         fuzzer.stop()
+
+
+def test_timed_reports_stay_bounded_and_discoveries_are_coalesced(monkeypatch) -> None:
+    from hypofuzz_nb import reports
+
+    class FakeStore:
+        def __init__(self) -> None:
+            self.saved: list[int] = []
+
+        def save_report(self, key: bytes, report: int) -> None:
+            self.saved.append(report)
+
+        def delete_report(self, key: bytes, report: int) -> None:
+            self.saved.remove(report)
+
+    counter = iter(range(10**6))
+    store = FakeStore()
+    monkeypatch.setattr(reports, "FIRST_TIMED_INTERVAL", 0.0)
+    monkeypatch.setattr(reports, "MAX_TIMED_INTERVAL", 0.0)
+    schedule = reports.ReportSchedule(store, b"k", lambda: next(counter))
+    for _ in range(1000):
+        schedule.maybe_write()  # always due: the interval is 0
+    assert len(store.saved) <= reports.MAX_TIMED_REPORTS
+    assert store.saved[0] == 0 and store.saved[-1] == 999  # the whole run stays visible
+
+    store.saved.clear()
+    monkeypatch.setattr(reports, "FIRST_TIMED_INTERVAL", 3600.0)
+    schedule = reports.ReportSchedule(store, b"k", lambda: next(counter))
+    schedule.write()
+    schedule.discovered()
+    schedule.maybe_write()  # within DISCOVERY_REPORT_INTERVAL of the last write: waits
+    assert len(store.saved) == 1
+    schedule.maybe_write(end_of_batch=True)
+    assert len(store.saved) == 2
