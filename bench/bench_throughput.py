@@ -133,7 +133,7 @@ def engine_run(target: Any, run_seed: int, seconds: float) -> Sample:
     return {
         "calls/s": T.CALLS["n"] / elapsed,
         "choices": _mean_size(),
-        "branches": _target_branches(list(fuzzer._best)),
+        "branches": _target_branches(fuzzer.corpus.known_behaviors()),
     }
 
 

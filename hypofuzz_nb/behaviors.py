@@ -1,8 +1,8 @@
-"""Behaviours: what one input did in the code under test.
+"""Behaviors: what one input did in the code under test.
 
-A *behaviour* is a hashable token: a branch taken in the code under test, or a
+A *behavior* is a hashable token: a branch taken in the code under test, or a
 Hypothesis ``event()`` / ``target()`` feature. A *fingerprint* is the frozenset of
-behaviours of one input.
+behaviors of one input.
 
 Branch coverage comes from ``sys.monitoring`` BRANCH events on Python 3.12+
 (BRANCH_LEFT/BRANCH_RIGHT on 3.14) and from ``sys.settrace`` line arcs on 3.11.
@@ -22,6 +22,7 @@ from collections.abc import Hashable, Mapping
 from types import CodeType
 from typing import Any
 
+from hypofuzz_nb import _compat
 from hypofuzz_nb.userframes import is_code_under_test
 
 __all__ = ["BranchRecorder", "features_behaviors"]
@@ -31,21 +32,23 @@ _get_ident = threading.get_ident
 
 #: stable location id -> a code object with that id (to mine constants from)
 CODE_BY_LOCATION: dict[tuple, CodeType] = {}
+#: Locations kept in CODE_BY_LOCATION, at most (it lives as long as the process).
+MAX_CODE_LOCATIONS = 100_000
 
 
 class _CodeFilter(dict):
     """code object -> its stable location ``(filename, qualname, first line)`` if it
     is code under test, else None; computed once per code object.
 
-    Behaviours name code by location, not by object, because the same code gets
+    Behaviors name code by location, not by object, because the same code gets
     new code objects (Hypothesis re-creates its signature-preserving wrappers, a
-    notebook cell is re-run), and a behaviour must mean the same across batches."""
+    notebook cell is re-run), and a behavior must mean the same across batches."""
 
     def __missing__(self, code: CodeType) -> tuple | None:
         result = None
         if is_code_under_test(code.co_filename):
             result = (code.co_filename, code.co_qualname, code.co_firstlineno)
-            if len(CODE_BY_LOCATION) < 100_000:
+            if len(CODE_BY_LOCATION) < MAX_CODE_LOCATIONS:
                 CODE_BY_LOCATION.setdefault(result, code)
         self[code] = result
         return result
@@ -62,6 +65,8 @@ class _Monitor:
     Events are dispatched to the recorder of the current thread, if any.
     """
 
+    # Python reserves 0-2 and 5 for debuggers, coverage, profilers and optimizers,
+    # and Hypothesis' observability takes 3: 4 first, 3 last.
     _TOOL_PREFERENCE = (4, 5, 2, 1, 0, 3)
 
     def __init__(self) -> None:
@@ -200,6 +205,7 @@ class BranchRecorder:
         self.available = True
 
     def start(self) -> None:
+        """Start recording on the calling thread (once; again only after close)."""
         if self._thread is not None:
             return
         self._thread = _get_ident()
@@ -249,6 +255,7 @@ class BranchRecorder:
         return result
 
     def close(self) -> None:
+        """Stop recording and release what start took. Idempotent."""
         if self._thread is None:
             return
         if self._use_monitoring:
@@ -274,7 +281,7 @@ class BranchRecorder:
 
 def _bucket(value: float) -> Hashable:
     """Targets are bucketed by sign and power of two, so that improving a target
-    by a factor counts as new behaviour, without every value being new."""
+    by a factor counts as new behavior, without every value being new."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     sign = -1 if value < 0 else 1
@@ -282,10 +289,10 @@ def _bucket(value: float) -> Hashable:
 
 
 def features_behaviors(events: Mapping[str, Any], targets: Mapping[str, float]) -> frozenset:
-    """Behaviours from Hypothesis ``event()`` calls and ``target()`` observations."""
+    """Behaviors from Hypothesis ``event()`` calls and ``target()`` observations."""
     out = set()
     for name, value in events.items():
-        if name == "gave up because":
+        if name == _compat.ENGINE_GAVE_UP_EVENT:
             continue
         out.add(("event", name, value if isinstance(value, (str, int, float)) else str(value)))
     for label, value in targets.items():

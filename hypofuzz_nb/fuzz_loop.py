@@ -122,8 +122,7 @@ class FuzzLoop:
         return buffer_state(self.database)
 
     def _publish(self, index: int, fuzzer: Any) -> TestStatus:
-        target = self.targets[index]
-        status = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+        status = fuzzer.status
         with self._lock:
             self._statuses[index] = status
         return status
@@ -161,7 +160,7 @@ class FuzzLoop:
                 random=None if self.seed is None else Random(f"{self.seed}:{target.nodeid}"),
             )
             fuzzers.append(fuzzer)
-            waiting = TestStatus.from_engine(target.nodeid, target.database_key, fuzzer.status)
+            waiting = fuzzer.status
             with self._lock:
                 self._statuses[index] = dataclasses.replace(waiting, phase="waiting")
         scheduler = Scheduler(len(fuzzers))

@@ -28,7 +28,15 @@ NodeT = tuple[str, dict, Any, bool]  # (type, constraints, value, was_forced)
 
 #: node type -> the Constants attribute that holds candidates for it
 _SUBSTITUTABLE = {"integer": "ints", "string": "strings", "bytes": "bytes"}
+#: Positions of one input that :meth:`Mutator.substitutions` tries constants at.
 MAX_SUBSTITUTION_POSITIONS = 64
+#: Share of integer draws past a prefix that take a value at or next to a bound.
+BOUNDARY_INTEGER_PROBABILITY = 0.05
+#: Code objects mined for constants, at most; then the constants stay as they are.
+MAX_MINED_CODES = 10_000
+#: Longest string or bytes constant kept, and the largest integer constant's magnitude.
+MAX_CONSTANT_LENGTH = 64
+MAX_CONSTANT_INT = 1 << 64
 
 _INTERESTING_INTS = (0, 1, -1, 2, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255, 256)
 
@@ -68,7 +76,8 @@ class FuzzProvider(_compat.engine_provider_base()):  # type: ignore[misc]
     mines from the code under test), plus extra boundary integers near the bounds."""
 
     def draw_integer(self, min_value=None, max_value=None, *, weights=None, shrink_towards=0):
-        if weights is None and self._random is not None and self._random.random() < 0.05:
+        rnd = _compat.engine_provider_random(self)
+        if weights is None and rnd is not None and rnd.random() < BOUNDARY_INTEGER_PROBABILITY:
             candidates = [v for v in (min_value, max_value) if v is not None]
             if min_value is not None:
                 candidates.append(min_value + 1)
@@ -80,7 +89,7 @@ class FuzzProvider(_compat.engine_provider_base()):  # type: ignore[misc]
                 if (min_value is None or v >= min_value) and (max_value is None or v <= max_value)
             ]
             if candidates:
-                return self._random.choice(candidates)
+                return rnd.choice(candidates)
         return super().draw_integer(
             min_value, max_value, weights=weights, shrink_towards=shrink_towards
         )
@@ -179,7 +188,8 @@ def _tweak_string(value: str, constraints: dict, rnd: Random, donors: list[str])
 
 
 class Constants:
-    """Literal constants of the code under test, by type: mutation dictionaries."""
+    """Literal constants of the code under test, by type: mutation dictionaries of at
+    most ``LIMIT`` values each."""
 
     LIMIT = 512
 
@@ -193,7 +203,7 @@ class Constants:
         """Mine ``code`` (a code object of the code under test) once: its literal
         constants, and the module-level constants of its module that it names
         (``MAGIC = 0xCAFE`` ... ``if x == MAGIC``)."""
-        if code in self._seen or len(self._seen) > 10_000:
+        if code in self._seen or len(self._seen) > MAX_MINED_CODES:
             return
         self._seen.add(code)
         ints, bs, strs = set(self.ints), set(self.bytes), set(self.strings)
@@ -202,12 +212,12 @@ class Constants:
         for c in (*code.co_consts, *named):
             if isinstance(c, bool) or c is None:
                 continue
-            if isinstance(c, int) and abs(c) < 1 << 64:
+            if isinstance(c, int) and abs(c) < MAX_CONSTANT_INT:
                 ints.update((c, c + 1, c - 1))
-            elif isinstance(c, bytes) and 0 < len(c) <= 64:
+            elif isinstance(c, bytes) and 0 < len(c) <= MAX_CONSTANT_LENGTH:
                 bs.add(c)
                 ints.update(c)
-            elif isinstance(c, str) and 0 < len(c) <= 64:
+            elif isinstance(c, str) and 0 < len(c) <= MAX_CONSTANT_LENGTH:
                 strs.add(c)
                 bs.add(c.encode("utf-8", "replace"))
                 if len(c) == 1:

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hypofuzz_nb import records
 from hypofuzz_nb.summary import database_note
 
 if TYPE_CHECKING:
@@ -54,31 +53,6 @@ class TestStatus:
     finished: bool
     fatal: str | None = None
     n_timeouts: int = 0  # inputs that hung past the per-input timeout
-
-    @classmethod
-    def from_engine(cls, nodeid: str, database_key: bytes, status: Any) -> TestStatus:
-        """Copy the engine's status snapshot into a plain, picklable record."""
-
-        def get(name: str, default: Any) -> Any:
-            value = getattr(status, name, default)
-            return default if value is None and default is not None else value
-
-        fatal = get("fatal", None)
-        return cls(
-            nodeid=nodeid,
-            database_key=records.key_to_base64(database_key),
-            phase=str(get("phase", "generate")),
-            inputs=int(get("inputs", 0)),
-            behaviors=int(get("behaviors", 0)),
-            fingerprints=int(get("fingerprints", 0)),
-            since_new_behavior=get("since_new_behavior", None),
-            elapsed_s=float(get("elapsed_s", 0.0)),
-            inputs_per_s=float(get("inputs_per_s", 0.0)),
-            n_failures=int(get("n_failures", 0)),
-            finished=bool(get("finished", False)),
-            fatal=None if fatal in (None, False) else str(fatal),
-            n_timeouts=int(get("n_timeouts", 0)),
-        )
 
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(TestStatus))

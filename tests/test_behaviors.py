@@ -1,4 +1,4 @@
-"""Behaviours: branch recording on the worker thread only, the code-under-test
+"""Behaviors: branch recording on the worker thread only, the code-under-test
 filter, and Hypothesis event/target features."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_code_under_test_filter() -> None:
     assert is_code_under_test(pandas.__file__)
 
 
-def test_different_branches_give_different_behaviours(user_module) -> None:
+def test_different_branches_give_different_behaviors(user_module) -> None:
     with BranchRecorder() as recorder:
         big = record(recorder, user_module.classify, 50)
         small = record(recorder, user_module.classify, 5)
@@ -125,7 +125,7 @@ def _check_settrace_is_restored_and_only_on_during_an_input(user_module) -> None
         sys.settrace(None)
 
 
-def test_events_and_targets_become_behaviours() -> None:
+def test_events_and_targets_become_behaviors() -> None:
     got = features_behaviors(
         {"kind": "a", "gave up because": "x"}, {"": 3.0, "score": 1000.0, "neg": -5.0}
     )
@@ -133,7 +133,7 @@ def test_events_and_targets_become_behaviours() -> None:
     assert not any(b[1] == "gave up because" for b in got)
     labels = {b[1] for b in got if b[0] == "target"}
     assert labels == {"", "score", "neg"}
-    # targets are bucketed: nearby values share a behaviour, far ones do not
+    # targets are bucketed: nearby values share a behavior, far ones do not
     near = features_behaviors({}, {"score": 1001.0})
     far = features_behaviors({}, {"score": 10_000.0})
     assert near <= got

@@ -16,6 +16,7 @@ from random import Random
 import pytest
 
 from hypofuzz_nb import engine, records
+from hypofuzz_nb import observations as observations_module
 from hypofuzz_nb.collect import collect_tests
 from hypofuzz_nb.engine import TestFuzzer
 from hypofuzz_nb.records import timeouts_key
@@ -217,7 +218,7 @@ def test_second_run_starts_where_the_first_stopped(tmp_path: Path) -> None:
 
         second = TestFuzzer(target, store, worker_uuid="w2", random=Random(3))
         second.start()
-        n_seeds = len(second._pending_seeds)
+        n_seeds = second.corpus.replays_left
         assert n_seeds >= len(corpus)
         second.run(n_seeds)  # the replay phase only: no new input generated yet
         assert second.status.behaviors >= before.behaviors
@@ -249,13 +250,11 @@ def test_reports_are_valid_records_with_all_status_counts(tmp_path: Path) -> Non
         assert last.nodeid == target.nodeid
         assert records.key_from_base64(last.database_key) == target.database_key
         assert store.test_keys() == [target.database_key]
-        # the scheduler's signal: this test has been discovering things
-        assert fuzzer.recent_discovery_rate() > 0
 
 
 def test_observations_are_sampled_into_a_bounded_buffer(tmp_path, monkeypatch) -> None:
     root = write_project(tmp_path, {"test_branchy.py": BRANCHY})
-    monkeypatch.setattr(engine, "OBSERVATION_INTERVAL", 0.0)
+    monkeypatch.setattr(observations_module, "OBSERVATION_INTERVAL", 0.0)
     with collect_tests([str(root)], rootdir=root) as collection:
         store = Store(collection.database)
         (target,) = collection.targets
@@ -306,6 +305,49 @@ def test_fixture_error_is_a_fatal_failure_with_the_users_traceback(tmp_path: Pat
         fatal = store.fatal_failure(targets["test_uses_broken"].database_key)
         assert fatal is not None and "the fixture is broken here" in fatal.traceback
         assert not fine.finished and fine.status.inputs >= 50  # confirmations count too
+
+
+FIXTURE_PROJECT = """
+import pytest
+from hypothesis import given, strategies as st
+
+@pytest.fixture
+def resource():
+    raise RuntimeError("the resource is down")
+
+@given(st.integers())
+def test_uses_resource(resource, x):
+    pass
+"""
+
+
+def test_fixed_fixture_clears_the_fatal_failure(tmp_path: Path) -> None:
+    from hypofuzz_nb.frames import load
+
+    def fuzz_once() -> tuple[bytes, TestFuzzer]:
+        with collect_tests([str(root)], rootdir=root) as collection:
+            (target,) = collection.targets
+            fuzzer = TestFuzzer(target, Store(collection.database), worker_uuid="w1")
+            fuzzer.start()
+            fuzzer.run(20)
+            fuzzer.stop()
+            return target.database_key, fuzzer
+
+    def load_status() -> str:
+        (status,) = load(str(root / ".hypothesis-db")).tests["status"]
+        return status
+
+    root = write_project(tmp_path, {"test_resource.py": FIXTURE_PROJECT})
+    key, broken = fuzz_once()
+    assert broken.status.fatal is not None
+    assert load_status() == "fatal"
+
+    fixed = FIXTURE_PROJECT.replace('raise RuntimeError("the resource is down")', "return 1")
+    (root / "test_resource.py").write_text(textwrap.dedent(fixed))
+    fixed_key, working = fuzz_once()
+    assert fixed_key == key  # the test itself did not change, only its fixture
+    assert working.status.fatal is None and working.status.inputs > 0
+    assert load_status() != "fatal"
 
 
 def test_invalid_strategy_is_a_fatal_failure(tmp_path: Path) -> None:
@@ -466,6 +508,40 @@ def test_a_batch_ends_after_max_seconds(tmp_path) -> None:
         (target,) = collection.targets
         fuzzer = TestFuzzer(target, Store(collection.database), worker_uuid="w", random=Random(0))
         fuzzer.run(100, max_seconds=0.05)
-        # one input, and the run confirming its new behaviours: each takes 0.2 s
+        # one input, and the run confirming its new behaviors: each takes 0.2 s
         assert 1 <= fuzzer.inputs <= 2
         fuzzer.stop()
+
+
+def test_timed_reports_stay_bounded_and_discoveries_are_coalesced(monkeypatch) -> None:
+    from hypofuzz_nb import reports
+
+    class FakeStore:
+        def __init__(self) -> None:
+            self.saved: list[int] = []
+
+        def save_report(self, key: bytes, report: int) -> None:
+            self.saved.append(report)
+
+        def delete_report(self, key: bytes, report: int) -> None:
+            self.saved.remove(report)
+
+    counter = iter(range(10**6))
+    store = FakeStore()
+    monkeypatch.setattr(reports, "FIRST_TIMED_INTERVAL", 0.0)
+    monkeypatch.setattr(reports, "MAX_TIMED_INTERVAL", 0.0)
+    schedule = reports.ReportSchedule(store, b"k", lambda: next(counter))
+    for _ in range(1000):
+        schedule.maybe_write()  # always due: the interval is 0
+    assert len(store.saved) <= reports.MAX_TIMED_REPORTS
+    assert store.saved[0] == 0 and store.saved[-1] == 999  # the whole run stays visible
+
+    store.saved.clear()
+    monkeypatch.setattr(reports, "FIRST_TIMED_INTERVAL", 3600.0)
+    schedule = reports.ReportSchedule(store, b"k", lambda: next(counter))
+    schedule.write()
+    schedule.discovered()
+    schedule.maybe_write()  # within DISCOVERY_REPORT_INTERVAL of the last write: waits
+    assert len(store.saved) == 1
+    schedule.maybe_write(end_of_batch=True)
+    assert len(store.saved) == 2

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from random import Random
 
 # --- failures (used by hypofuzz_nb.failures) -----------------------------------------
 
@@ -42,18 +46,36 @@ def worker_current_choices() -> tuple[Any, ...] | None:
     return tuple(data.choices)
 
 
-# --- engine (used by hypofuzz_nb.engine) ------------------------------------------
+# --- engine (used by the fuzzing modules: engine, runner, corpus, observations, mutate) -
 # Running one input directly, as fuzz_one_input does internally, without the 0.4-0.5 ms
 # fixed cost of Hypothesis' engine per run.
 
 
-class EngineStatus:
-    """Hypothesis' ConjectureData status values, as plain ints (also the report's keys)."""
+class EngineStatus(IntEnum):
+    """How one input ended: the one vocabulary of outcomes.
 
+    ``OVERRUN`` to ``INTERESTING`` are Hypothesis' ConjectureData statuses, with
+    their values (which are also the keys of a report's ``status_counts``).
+    ``HANG`` is ours: the input ran past the per-input timeout and was interrupted.
+    """
+
+    HANG = -1
     OVERRUN = 0
     INVALID = 1
     VALID = 2
     INTERESTING = 3
+
+
+#: The event under which Hypothesis records why an input was rejected (``assume``).
+ENGINE_GAVE_UP_EVENT = "gave up because"
+
+#: Hypothesis' statuses, indexed by their values: a cheap int -> EngineStatus.
+_DATA_STATUSES = (
+    EngineStatus.OVERRUN,
+    EngineStatus.INVALID,
+    EngineStatus.VALID,
+    EngineStatus.INTERESTING,
+)
 
 
 def engine_provider_base() -> type:
@@ -113,7 +135,9 @@ def engine_new_data(prefix: Any, random: Any, provider: Any, max_choices: int) -
     )
 
 
-def engine_execute(state: Any, data: Any, stop_exceptions: tuple = ()) -> tuple:
+def engine_execute(
+    state: Any, data: Any, stop_exceptions: tuple = ()
+) -> tuple[EngineStatus, BaseException | None]:
     """Run one input. Returns ``(status, exception or None)``; ``data`` is frozen after.
 
     ``stop_exceptions`` are re-raised untouched (our own timeout interrupt). A skip
@@ -127,12 +151,12 @@ def engine_execute(state: Any, data: Any, stop_exceptions: tuple = ()) -> tuple:
     try:
         try:
             state.execute_once(data)
-            status = int(data.status)
+            status = _DATA_STATUSES[data.status]
         except StopTest:
-            status = int(data.status)
+            status = _DATA_STATUSES[data.status]
         except UnsatisfiedAssumption as e:
             status = EngineStatus.INVALID
-            data.events["gave up because"] = e.reason or ""
+            data.events[ENGINE_GAVE_UP_EVENT] = e.reason or ""
         except stop_exceptions:
             raise
         except skip_exceptions_to_reraise():
@@ -180,6 +204,7 @@ def engine_choice_from_index(index: int, choice_type: str, constraints: dict) ->
 
 
 def engine_choice_permitted(choice: Any, constraints: dict) -> bool:
+    """Whether ``choice`` is a value a draw with ``constraints`` could have made."""
     from hypothesis.internal.conjecture.choice import choice_permitted
 
     return choice_permitted(choice, constraints)
@@ -191,22 +216,10 @@ def engine_features(data: Any) -> tuple[dict[str, Any], dict[str, float]]:
 
 
 def engine_reproduction_decorator(choices: Any) -> str:
+    """The ``@reproduce_failure(...)`` line that replays ``choices``."""
     from hypothesis.core import reproduction_decorator
 
     return reproduction_decorator(tuple(choices))
-
-
-def engine_trimmed_traceback(exception: BaseException) -> str:
-    """The user's traceback of ``exception``, with Hypothesis' own frames trimmed."""
-    import traceback
-
-    from hypothesis.internal.escalation import get_trimmed_traceback
-
-    try:
-        tb = get_trimmed_traceback(exception)
-    except Exception:
-        tb = exception.__traceback__
-    return "".join(traceback.format_exception(type(exception), exception, tb))
 
 
 @contextmanager
@@ -230,6 +243,7 @@ def engine_observing(state: Any) -> Iterator[dict[str, Any]]:
 
 
 def engine_observed_arguments(data: Any) -> dict[str, Any]:
+    """The generated arguments of a run made under :func:`engine_observing`, by name."""
     return {
         k.removeprefix("generate:"): v for k, v in getattr(data, "_observability_args", {}).items()
     }
@@ -281,3 +295,9 @@ def engine_clear_leftover_monitoring() -> None:
         monitoring.set_events(3, 0)
     finally:
         monitoring.free_tool_id(3)
+
+
+def engine_provider_random(provider: Any) -> Random | None:
+    """The Random that a provider of :func:`engine_provider_base` draws from (None
+    where Hypothesis gave it none)."""
+    return provider._random
