@@ -281,3 +281,14 @@ def engine_clear_leftover_monitoring() -> None:
         monitoring.set_events(3, 0)
     finally:
         monitoring.free_tool_id(3)
+
+
+# --- replay (used by hypofuzz_nb.replay) ------------------------------------------
+
+
+def replay_sort_key(data: Any) -> tuple[int, tuple[int, ...]]:
+    """Hypothesis' shrink order of a finished run's choices: fewer choices first, then
+    the simpler choice at the first difference (smaller sorts as simpler)."""
+    from hypothesis.internal.conjecture.shrinker import sort_key
+
+    return sort_key(data.nodes)
