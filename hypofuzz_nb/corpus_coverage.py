@@ -191,11 +191,16 @@ def measure(
     if database is None:  # the profile has database=None: nothing was ever stored
         return CorpusCoverage([])
     store = Store(private_database(database), read_only=True)
-    corpora = {}
+    corpora: dict[str, list[tuple]] = {}
+    representations: dict[str, list[str | None]] = {}
     for name, key in sorted(keys.items()):
-        entries = [choices for _value, choices in store.corpus(key)]
-        if entries:
-            corpora[name] = entries
+        for value, choices in store.corpus(key):
+            # the fuzzer stores each entry's representation: no need to rebuild it
+            observation = store.corpus_observation(key, value)
+            corpora.setdefault(name, []).append(choices)
+            representations.setdefault(name, []).append(
+                observation.representation if observation is not None else None
+            )
     if not corpora:
         return CorpusCoverage([])
     request = ReplayRequest(
@@ -204,6 +209,7 @@ def measure(
         tests=corpora,
         probe=_PROBE,
         probe_options={"include": list(include or ()), "omit": list(omit or ())},
+        representations=representations,
     )
     tests, measurement = replay(request)
     files = []

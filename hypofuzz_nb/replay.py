@@ -21,7 +21,7 @@ and is called as:
   :class:`ReplayedTest` results; returns anything picklable.
 
 The first pass gives each input its status and Hypothesis sort key; the second its
-representation. A test whose fixtures fail to set up gets ``error`` (the user's
+representation (only for inputs whose representation the request does not give). A test whose fixtures fail to set up gets ``error`` (the user's
 traceback) and no inputs. This module imports no pandas: the subprocess stays light.
 """
 
@@ -48,7 +48,9 @@ _OUTPUT_TAIL_CHARS = 4000
 
 @dataclass
 class ReplayRequest:
-    """What to replay: ``tests`` maps node ids to their choice sequences."""
+    """What to replay: ``tests`` maps node ids to their choice sequences;
+    ``representations`` to those already known (``None`` where not): the inputs
+    with one are not run a second time."""
 
     paths: list[str]
     rootdir: str
@@ -56,6 +58,7 @@ class ReplayRequest:
     probe: str
     probe_options: dict[str, Any] = field(default_factory=dict)
     pytest_args: list[str] = field(default_factory=list)
+    representations: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +118,13 @@ def _load_probe(name: str, options: dict[str, Any]) -> Any:
     return getattr(importlib.import_module(module_name), class_name)(**options)
 
 
-def _run_test(target: Any, index: int, inputs: Sequence[tuple], probe: Any) -> ReplayedTest:
+def _run_test(
+    target: Any,
+    index: int,
+    inputs: Sequence[tuple],
+    known: Sequence[str | None],
+    probe: Any,
+) -> ReplayedTest:
     from hypothesis import Verbosity
     from hypothesis import settings as Settings
 
@@ -134,8 +143,12 @@ def _run_test(target: Any, index: int, inputs: Sequence[tuple], probe: Any) -> R
                 replayed.append(
                     ReplayedInput(tuple(choices), status, _compat.replay_sort_key(data), "")
                 )
+            for entry, representation in zip(replayed, known, strict=False):
+                entry.representation = representation or ""
             with probe.paused():
                 for entry in replayed:
+                    if entry.representation:
+                        continue
                     data = _compat.engine_new_data(
                         entry.choices, Random(0), provider, len(entry.choices)
                     )
@@ -167,7 +180,8 @@ def _main(request_path: str, result_path: str) -> None:
             if target is None:
                 results[nodeid] = ReplayedTest(nodeid, [], "the test was not collected again")
             else:
-                results[nodeid] = _run_test(target, index, inputs, probe)
+                known = request.representations.get(nodeid, [])
+                results[nodeid] = _run_test(target, index, inputs, known, probe)
     tests = [results[nodeid] for nodeid in request.tests]
     probe_result = probe.result(tests)
     with open(result_path, "wb") as f:

@@ -15,7 +15,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 import hypofuzz_nb
 from hypofuzz_nb.corpus_coverage import COVERAGE_SCHEMA
 from hypofuzz_nb.errors import NoTestsCollected, ReplayError, UnknownTest
-from hypofuzz_nb.records import encode_choices
+from hypofuzz_nb.records import Observation, encode_choices
 from hypofuzz_nb.replay import ReplayRequest, replay
 from hypofuzz_nb.store import Store
 
@@ -64,13 +64,28 @@ def make_project(tmp_path: Path, tests: str = TESTS) -> tuple[Path, Path]:
     return project, db_dir
 
 
-def save_corpus(project: Path, db_dir: Path, corpora: dict[str, list[tuple]]) -> None:
+def save_corpus(
+    project: Path,
+    db_dir: Path,
+    corpora: dict[str, list[tuple]],
+    representations: dict[tuple, str] | None = None,
+) -> None:
+    """Save corpus entries as the fuzzer does, with an observation for those in
+    ``representations``."""
     tests = hypofuzz_nb.load(paths=[str(project)]).tests
     keys = {n: base64.b64decode(k) for n, k in zip(tests.nodeid, tests.database_key, strict=True)}
     store = Store(DirectoryBasedExampleDatabase(db_dir))
     for nodeid, inputs in corpora.items():
         for choices in inputs:
-            store.save_corpus_entry(keys[nodeid], encode_choices(choices), None)
+            text = (representations or {}).get(choices)
+            observation = (
+                None
+                if text is None
+                else Observation(
+                    status="passed", representation=text, property=nodeid, run_start=1.0
+                )
+            )
+            store.save_corpus_entry(keys[nodeid], encode_choices(choices), observation)
 
 
 def line_of(path: Path, text: str) -> int:
@@ -86,7 +101,13 @@ def assert_schema(frame: pd.DataFrame) -> None:
 def test_reached_and_unreached_lines_and_branches(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
     # Saved out of Hypothesis' order: the smallest input is found by its sort key.
-    save_corpus(project, db_dir, {"test_branchy.py::test_classify": [(50,), (7,), (3,), (150,)]})
+    # (3,) has the representation the fuzzer stored with it: used as is.
+    save_corpus(
+        project,
+        db_dir,
+        {"test_branchy.py::test_classify": [(50,), (7,), (3,), (150,)]},
+        {(3,): "stored repr of 3"},
+    )
     monkeypatch.chdir(project)
     frame = hypofuzz_nb.coverage()
     assert_schema(frame)
@@ -102,7 +123,7 @@ def test_reached_and_unreached_lines_and_branches(tmp_path, monkeypatch):
         line_of(project / "branchy.py", '"large"'),
     )
     assert lines.loc[small].hits == 2
-    assert "x=3" in lines.loc[small].smallest_input
+    assert lines.loc[small].smallest_input == "stored repr of 3"
     assert lines.loc[medium].hits == 1
     assert "x=50" in lines.loc[medium].smallest_input
     assert lines.loc[large].hits == 1
