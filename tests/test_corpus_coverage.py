@@ -42,7 +42,7 @@ def test_classify(x):
     classify(x)
 
 
-@given(st.text())
+@given(st.sampled_from(["ok", "<script>alert(1)</script>"]))
 def test_text(s):
     if "<" in s:
         return
@@ -173,7 +173,8 @@ def test_bad_input_raises_clear_errors(tmp_path, monkeypatch):
 def test_html_view_escapes_generated_text_and_marks_each_inputs_lines(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
     evil = "<script>alert(1)</script>"
-    save_corpus(project, db_dir, {"test_branchy.py::test_text": [(evil,), ("ok",)]})
+    # sampled_from draws the index of its element
+    save_corpus(project, db_dir, {"test_branchy.py::test_text": [(1,), (0,)]})
     monkeypatch.chdir(project)
     view = hypofuzz_nb.coverage_view(nodeid="test_branchy.py::test_text")
     frame = view.frame
