@@ -104,16 +104,19 @@ class CoverageProbe:
         files = sorted(
             f for f in data.measured_files() if is_code_under_test(f) and os.path.isfile(f)
         )
+        # One query per file finds the contexts that touched it, so that each input's
+        # arcs are read only from the few files it reached.
+        touched: dict[str, list[str]] = {}
+        for file in files:
+            for context in set().union(*data.contexts_by_lineno(file).values()):
+                touched.setdefault(context, []).append(file)
         out = CoverageMeasurement()
         for t, test in enumerate(tests):
-            per_input = []
-            for i in range(len(test.inputs)):
-                data.set_query_context(input_context(t, i))
-                per_input.append(_arcs_by_file(data, files))
-            out.inputs.append(per_input)
+            out.inputs.append(
+                [_arcs_by_file(data, input_context(t, i), touched) for i in range(len(test.inputs))]
+            )
         for context in _SETUP_CONTEXTS:
-            data.set_query_context(context)
-            for file, arcs in _arcs_by_file(data, files).items():
+            for file, arcs in _arcs_by_file(data, context, touched).items():
                 out.setup[file] = out.setup.get(file, frozenset()) | arcs
         data.set_query_contexts(None)
         reached = {f for per_input in out.inputs for arcs in per_input for f in arcs}
@@ -147,7 +150,13 @@ class CoverageProbe:
         return out
 
 
-def _arcs_by_file(data: Any, files: list[str]) -> dict[str, frozenset[ArcT]]:
+def _arcs_by_file(
+    data: Any, context: str, touched: dict[str, list[str]]
+) -> dict[str, frozenset[ArcT]]:
+    files = touched.get(context)
+    if not files:
+        return {}
+    data.set_query_context(context)
     out = {}
     for file in files:
         arcs = data.arcs(file)
