@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -231,3 +232,51 @@ def test_a_failing_replay_subprocess_is_a_clear_error(tmp_path):
     )
     with pytest.raises(ReplayError, match="no_such_module"):
         replay(request)
+
+
+def test_the_corpus_of_a_real_fuzzing_run(tmp_path, monkeypatch):
+    project, _db_dir = make_project(tmp_path)
+    monkeypatch.chdir(project)
+    nodeid = "test_branchy.py::test_classify"
+    session = hypofuzz_nb.fuzz(["test_branchy.py"], max_examples=300, max_time=120, seed=0)
+    assert session.wait(180)
+    frame = hypofuzz_nb.coverage(nodeid=nodeid, omit=["*/test_*.py"])
+    assert_schema(frame)
+    lines = frame[frame.branch_to.isna()].set_index("line")
+    small = line_of(project / "branchy.py", '"small"')
+    # the fuzzer keeps an input for each branch it reached: "small" is one
+    assert lines.loc[small].hits >= 1
+    assert "x=" in lines.loc[small].smallest_input
+    first_check = line_of(project / "branchy.py", "x < 10")
+    both_ways = frame[(frame.line == first_check) & frame.branch_to.notna()]
+    assert len(both_ways) == 2
+    assert (both_ways.hits >= 1).all()
+    reached = frame[frame.hits > 0]
+    assert reached.smallest_input.notna().all()
+    assert frame[frame.hits == 0].smallest_input.isna().all()
+
+
+def test_a_test_whose_fixture_fails_is_left_out_with_a_warning(tmp_path, monkeypatch):
+    project, db_dir = make_project(
+        tmp_path,
+        TESTS
+        + textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.fixture
+            def broken():
+                raise RuntimeError("no fixture today")
+
+            @given(st.integers())
+            def test_needs_fixture(broken, x):
+                pass
+            """
+        ),
+    )
+    save_corpus(project, db_dir, {"test_branchy.py::test_needs_fixture": [(1,)]})
+    monkeypatch.chdir(project)
+    with pytest.warns(UserWarning, match="no fixture today"):
+        frame = hypofuzz_nb.coverage()
+    assert frame.empty
+    assert_schema(frame)
