@@ -247,7 +247,7 @@ def test_the_corpus_of_a_real_fuzzing_run(tmp_path, monkeypatch):
     # the fuzzer keeps an input for each branch it reached: "small" is one
     assert lines.loc[small].hits >= 1
     assert "x=" in lines.loc[small].smallest_input
-    first_check = line_of(project / "branchy.py", "x < 10")
+    first_check = line_of(project / "branchy.py", "x < 10:")
     both_ways = frame[(frame.line == first_check) & frame.branch_to.notna()]
     assert len(both_ways) == 2
     assert (both_ways.hits >= 1).all()
