@@ -1,11 +1,13 @@
 """How long ``hypofuzz_nb.coverage()`` takes for a test with a 500-input corpus, against
 plain ``coverage run`` replaying the same inputs.
 
-Usage: ``python bench/bench_coverage.py [--inputs 500] [--rounds 5]``
+Usage: ``python bench/bench_coverage.py [--inputs 500] [--rounds 5] [--no-observations]``
 
 Builds a project in a temporary directory: a branchy decoder and one ``@given`` test
 over lists of bytes, and a directory database holding ``--inputs`` corpus entries
-(random lists, saved through Store as the fuzzer saves them). Then, alternating round
+(random lists, saved through Store as the fuzzer saves them: each with an observation
+holding its representation; ``--no-observations`` leaves those out, so every input is
+run a second time for its representation, the worst case). Then, alternating round
 by round, it times:
 
 - ``coverage()``: the whole call in this process (pandas and hypofuzz_nb imported
@@ -39,7 +41,7 @@ from _common import interleave, print_header, summarize, summarize_ratio
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 import hypofuzz_nb
-from hypofuzz_nb.records import encode_choices
+from hypofuzz_nb.records import Observation, encode_choices
 from hypofuzz_nb.store import Store
 
 TARGET_S = 5.0
@@ -93,7 +95,7 @@ for frame in json.load(open(sys.argv[1])):
 """
 
 
-def build(root: Path, n_inputs: int) -> list[list[int]]:
+def build(root: Path, n_inputs: int, observations: bool) -> list[list[int]]:
     (root / "decoder.py").write_text(DECODER)
     (root / "test_decoder.py").write_text(TEST)
     (root / "baseline.py").write_text(BASELINE)
@@ -117,7 +119,13 @@ def build(root: Path, n_inputs: int) -> list[list[int]]:
     for frame in frames:
         # st.lists draws "one more element?" before each element, False to stop
         choices = (*(c for b in frame for c in (True, b)), False)
-        store.save_corpus_entry(key, encode_choices(choices), None)
+        observation = Observation(
+            status="passed",
+            representation=f"test_decode(\n    frame={frame!r},\n)",
+            property="test_decoder.py::test_decode",
+            run_start=time.time(),
+        )
+        store.save_corpus_entry(key, encode_choices(choices), observation if observations else None)
     (root / "frames.json").write_text(json.dumps(frames))
     return frames
 
@@ -148,11 +156,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-observations", action="store_true")
     args = parser.parse_args()
-    print_header("coverage of a stored corpus", inputs=args.inputs, rounds=args.rounds)
+    print_header(
+        "coverage of a stored corpus",
+        inputs=args.inputs,
+        rounds=args.rounds,
+        stored_representations=not args.no_observations,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-coverage-") as tmp:
         root = Path(tmp)
-        build(root, args.inputs)
+        build(root, args.inputs, observations=not args.no_observations)
         os.chdir(root)
         runs = interleave(
             {

@@ -54,6 +54,15 @@ class CoverageMeasurement:
     setup: dict[str, frozenset[ArcT]] = field(default_factory=dict)
 
 
+_pending: CoverageProbe | None = None
+
+
+def pytest_load_initial_conftests() -> None:
+    """pytest hook: start the probe waiting to measure (see :meth:`CoverageProbe.start`)."""
+    if _pending is not None:
+        _pending._ensure_started()
+
+
 def input_context(test_index: int, input_index: int) -> str:
     return f"{test_index}:{input_index}"
 
@@ -77,11 +86,25 @@ class CoverageProbe:
             omit=[*ours, *(omit or ())],
         )
 
+    #: Registered with pytest (``-p``) by the replay, for the hook below.
+    pytest_plugin = __name__
+
     def start(self) -> None:
-        self.cov.start()
+        # Tracing starts once pytest has loaded its plugins (on Python 3.11 any trace
+        # function slows every frame, and loading them is most of collection's time),
+        # just before the project's conftest.py files and test modules are imported.
+        global _pending
+        _pending = self
+
+    def _ensure_started(self) -> None:
+        global _pending
+        if _pending is self:
+            _pending = None
+            self.cov.start()
 
     @contextmanager
     def input(self, test_index: int, input_index: int) -> Iterator[None]:
+        self._ensure_started()
         self.cov.switch_context(input_context(test_index, input_index))
         try:
             yield
@@ -99,6 +122,7 @@ class CoverageProbe:
     def result(self, tests: Sequence[Any]) -> CoverageMeasurement:
         from hypofuzz_nb.userframes import is_code_under_test
 
+        self._ensure_started()
         self.cov.stop()
         data = self.cov.get_data()
         files = sorted(

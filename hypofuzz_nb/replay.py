@@ -13,7 +13,8 @@ is constructed with the request's ``probe_options`` before the tests are importe
 and is called as:
 
 * ``probe.start()``: before collection (imports and fixture setup run outside any
-  input);
+  input); a probe with a ``pytest_plugin`` attribute (a module name) has that
+  module registered with pytest (``-p``) for the collection, for its hooks;
 * ``with probe.input(test_index, input_index):`` around each input's run;
 * ``with probe.paused():`` around the second pass that only builds each input's
   representation (so that user ``__repr__`` code is not measured);
@@ -173,7 +174,11 @@ def _main(request_path: str, result_path: str) -> None:
     from hypofuzz_nb.collect import collect_tests
 
     results: dict[str, ReplayedTest] = {}
-    with collect_tests(request.paths, request.pytest_args, rootdir=request.rootdir) as collection:
+    pytest_args = list(request.pytest_args)
+    plugin = getattr(probe, "pytest_plugin", None)
+    if plugin:
+        pytest_args += ["-p", plugin]
+    with collect_tests(request.paths, pytest_args, rootdir=request.rootdir) as collection:
         targets = {t.nodeid: t for t in collection.targets}
         for index, (nodeid, inputs) in enumerate(request.tests.items()):
             target = targets.get(nodeid)
