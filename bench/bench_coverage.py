@@ -45,6 +45,8 @@ from hypofuzz_nb.records import Observation, encode_choices
 from hypofuzz_nb.store import Store
 
 TARGET_S = 5.0
+#: Where a project keeps its database (pytest does not walk dot-directories).
+DATABASE = ".hypothesis/examples"
 MAX_LIST = 16
 BYTE = 256
 
@@ -103,7 +105,7 @@ def build(root: Path, n_inputs: int, observations: bool) -> list[list[int]]:
         "from hypothesis import settings\n"
         "from hypothesis.database import DirectoryBasedExampleDatabase\n"
         "settings.register_profile('bench', "
-        f"database=DirectoryBasedExampleDatabase({str(root / 'db')!r}))\n"
+        f"database=DirectoryBasedExampleDatabase({str(root / DATABASE)!r}))\n"
         "settings.load_profile('bench')\n"
     )
     rng = random.Random(0)
@@ -115,7 +117,7 @@ def build(root: Path, n_inputs: int, observations: bool) -> list[list[int]]:
         frames.append(frame)
     tests = hypofuzz_nb.load(paths=[str(root)]).tests
     key = base64.b64decode(tests.database_key.iloc[0])
-    store = Store(DirectoryBasedExampleDatabase(root / "db"))
+    store = Store(DirectoryBasedExampleDatabase(root / DATABASE))
     for frame in frames:
         # st.lists draws "one more element?" before each element, False to stop
         choices = (*(c for b in frame for c in (True, b)), False)
