@@ -93,7 +93,9 @@ class CorpusCoverage:
     def frame(self) -> pd.DataFrame:
         columns: dict[str, list[Any]] = {name: [] for name in COVERAGE_SCHEMA}
 
-        def row(fc: FileCoverage, line: int, to: Any, hits: int, first: int | None, setup: bool):
+        def row(
+            fc: FileCoverage, line: int, to: Any, hits: int, first: int | None, setup: bool
+        ) -> None:
             columns["nodeid"].append(fc.nodeid)
             columns["file"].append(fc.file)
             columns["line"].append(line)
@@ -173,6 +175,8 @@ def measure(
     from hypofuzz_nb.resilient import private_database
     from hypofuzz_nb.store import Store, open_database
 
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     where = [os.fspath(p) for p in paths] if paths else ["."]
     listing = list_tests(where)
     keys = {t.nodeid: t.database_key for t in listing.targets}

@@ -194,8 +194,9 @@ def _section(fc: FileCoverage, sid: str) -> str:
             f'<td class="h">{hits or ""}</td><td class="t">{_esc(text) or " "}</td>'
             f'<td class="s">{_side(fc, number, branches_here)}</td></tr>'
         )
+    shown = os.path.relpath(fc.file) if fc.file.startswith(os.getcwd() + os.sep) else fc.file
     title = (
-        f"{_esc(fc.nodeid)} — {_esc(fc.file)}: {lines}/{n_lines} lines, "
+        f"{_esc(fc.nodeid)} — {_esc(shown)}: {lines}/{n_lines} lines, "
         f"{branches}/{n_branches} branches, {len(fc.inputs)} corpus input(s)"
     )
     return (

@@ -204,7 +204,7 @@ def test_packet_decoder_header_checks_are_reached_one_after_another(tmp_path, mo
     corpus = [(*(c for byte in frame for c in (True, byte)), False) for frame in headers]
     monkeypatch.chdir(project)
     save_corpus(project, project / ".hypothesis" / "examples", {nodeid: corpus})
-    view = hypofuzz_nb.coverage_view(paths=["tests"], nodeid=nodeid)
+    view = hypofuzz_nb.coverage_view(paths="tests", nodeid=nodeid)
     packets = project / "tests" / "packets.py"
     frame = view.frame[view.frame.file == str(packets)]
     branches = frame[frame.branch_to.notna()].set_index(["line", "branch_to"])
