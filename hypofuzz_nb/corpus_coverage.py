@@ -1,7 +1,7 @@
 """Source coverage of the stored corpus: :func:`coverage`, one row per line or branch.
 
-Each test's covering inputs (``K.hypofuzz.corpus``) are read from the database and
-replayed in a subprocess under coverage.py (:mod:`hypofuzz_nb.replay` with
+Each test's covering inputs (``K.hypofuzz.corpus``) and shrunk failures (``K``) are
+read from the database (the *stored inputs*) and replayed in a subprocess under coverage.py (:mod:`hypofuzz_nb.replay` with
 :class:`~hypofuzz_nb.coverage_probe.CoverageProbe`), so this works on a database
 filled by other machines or while fuzzing, and never traces the caller's process.
 Which database and which tests follow :func:`hypofuzz_nb.load`: the tests are the
@@ -19,7 +19,7 @@ Columns of the frame (:data:`COVERAGE_SCHEMA`, also when empty), sorted by
     to ``branch_to`` (negative: leaving the function that starts on line
     ``-branch_to``, as in coverage.py).
 ``hits``
-    how many corpus inputs reach the line or take the branch (0: unreached).
+    how many stored inputs reach the line or take the branch (0: unreached).
 ``smallest_input``
     the representation of the smallest input reaching it, in Hypothesis' order of
     choices (fewer choices, then simpler ones); ``<NA>`` when ``hits == 0``.
@@ -146,7 +146,7 @@ def coverage(
     omit: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The lines and branches of code under test that each test's stored corpus
-    reaches, and those it does not (see the module docstring for the columns).
+    and shrunk failures reach, and those they do not (see the module docstring for the columns).
 
     ``database`` is an ``ExampleDatabase``, the path of a directory database, or
     ``None`` for the settings profile's database after collecting ``paths``
@@ -198,13 +198,9 @@ def measure(
     corpora: dict[str, list[tuple]] = {}
     representations: dict[str, list[str | None]] = {}
     for name, key in sorted(keys.items()):
-        for value, choices in store.corpus(key):
-            # the fuzzer stores each entry's representation: no need to rebuild it
-            observation = store.corpus_observation(key, value)
+        for choices, representation in _stored_inputs(store, key):
             corpora.setdefault(name, []).append(choices)
-            representations.setdefault(name, []).append(
-                observation.representation if observation is not None else None
-            )
+            representations.setdefault(name, []).append(representation)
     if not corpora:
         return CorpusCoverage([])
     request = ReplayRequest(
@@ -226,6 +222,25 @@ def measure(
             continue
         files.extend(_file_coverages(test.nodeid, test.inputs, measurement, index))
     return CorpusCoverage(files)
+
+
+def _stored_inputs(store: Any, key: bytes) -> list[tuple[tuple, str | None]]:
+    """The corpus and the shrunk failures of the test under ``key``, each with the
+    representation the fuzzer stored with it (``None`` if none: rebuilt by replay).
+    A failure counts: it is where the fuzzer got past the corpus."""
+    out: dict[bytes, tuple[tuple, str | None]] = {}
+    for value, choices in store.corpus(key):
+        observation = store.corpus_observation(key, value)
+        out[value] = (choices, observation.representation if observation else None)
+    # all_keys=set(): no listing of the whole database for orphaned observations
+    for failure in store.failures(key, all_keys=set()):
+        if failure.state == "shrunk" and failure.choices_bytes not in out:
+            observation = failure.observation
+            out[failure.choices_bytes] = (
+                failure.choices,
+                observation.representation if observation else None,
+            )
+    return list(out.values())
 
 
 def _file_coverages(

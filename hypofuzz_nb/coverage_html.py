@@ -122,7 +122,7 @@ def _summary(fc: FileCoverage) -> str:
     missed = sorted(arc for arc in fc.analysis.branches if not fc.branch_reached(arc))
     text = (
         f"{fc.nodeid} in {fc.file}: {lines}/{n_lines} lines, {branches}/{n_branches} branches "
-        f"reached by {len(fc.inputs)} corpus input(s)"
+        f"reached by {len(fc.inputs)} stored input(s)"
     )
     if missed_lines:
         text += "\n  missed lines: " + ", ".join(map(str, missed_lines))
@@ -197,7 +197,7 @@ def _section(fc: FileCoverage, sid: str) -> str:
     shown = os.path.relpath(fc.file) if fc.file.startswith(os.getcwd() + os.sep) else fc.file
     title = (
         f"{_esc(fc.nodeid)} — {_esc(shown)}: {lines}/{n_lines} lines, "
-        f"{branches}/{n_branches} branches, {len(fc.inputs)} corpus input(s)"
+        f"{branches}/{n_branches} branches, {len(fc.inputs)} stored input(s)"
     )
     return (
         f"<h4>{title}</h4><style>{''.join(rules)}</style>"
