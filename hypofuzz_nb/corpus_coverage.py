@@ -7,7 +7,8 @@ filled by other machines or while fuzzing, and never traces the caller's process
 Which database and which tests follow :func:`hypofuzz_nb.load`: the tests are the
 ones collected in ``paths`` (default: the current directory), the database is the
 settings profile's there unless given. Tests in the database that are not collected
-cannot be replayed (their code is needed) and are left out.
+cannot be replayed (their code is needed) and are left out, as are tests defined in a
+notebook (the subprocess cannot import them).
 
 Columns of the frame (:data:`COVERAGE_SCHEMA`, also when empty), sorted by
 ``nodeid, file, line, branch_to`` (line rows before their branches):

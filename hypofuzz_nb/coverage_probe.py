@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 __all__ = ["CoverageMeasurement", "CoverageProbe", "FileAnalysis"]
 
 #: The dynamic context of fixture set-up (imports run in coverage.py's default, "").
@@ -57,8 +59,10 @@ class CoverageMeasurement:
 _pending: CoverageProbe | None = None
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests() -> None:
-    """pytest hook: start the probe waiting to measure (see :meth:`CoverageProbe.start`)."""
+    """pytest hook: start the probe waiting to measure (see :meth:`CoverageProbe.start`),
+    before any conftest.py is imported."""
     if _pending is not None:
         _pending._ensure_started()
 
