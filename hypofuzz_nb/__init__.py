@@ -17,6 +17,8 @@ __all__ = [
     "FuzzData",
     "FuzzSession",
     "__version__",
+    "coverage",
+    "coverage_view",
     "failures",
     "fuzz",
     "load",
@@ -32,6 +34,8 @@ __all__ = [
 # input, which costs a third of the fuzzer's throughput), and the command line
 # starts faster without them.
 _LAZY = {
+    "coverage": "corpus_coverage",
+    "coverage_view": "coverage_html",
     "Dashboard": "widgets",
     "show_dashboard": "widgets",
     "FuzzData": "frames",

@@ -94,3 +94,30 @@ class FixtureSetupError(HypofuzzNbError):
 
 class WorkerError(HypofuzzNbError):
     """The fuzzing session could not start, or a worker failed in a way the user can fix."""
+
+
+class UnknownTest(HypofuzzNbError):
+    """A node id that names none of the tests collected."""
+
+    def __init__(self, nodeid: str, known: list[str]) -> None:
+        self.nodeid = nodeid
+        self.known = list(known)
+        shown = "\n".join(f"  {n}" for n in self.known[:20])
+        more = f"\n  ... and {len(self.known) - 20} more" if len(self.known) > 20 else ""
+        super().__init__(
+            f"no collected test has the node id {nodeid!r}; pass one of:\n{shown}{more}"
+            if self.known
+            else f"no collected test has the node id {nodeid!r} (none were collected)"
+        )
+
+
+class ReplayError(HypofuzzNbError):
+    """The subprocess that replays stored inputs failed; carries the tail of its output."""
+
+    def __init__(self, returncode: int, output: str) -> None:
+        self.returncode = returncode
+        self.output = output
+        super().__init__(
+            f"replaying the stored inputs in a subprocess failed (exit status {returncode}); "
+            f"its output ends with:\n\n{output.rstrip() or '(no output)'}"
+        )

@@ -198,3 +198,21 @@ def test_clear_leftover_monitoring_clears_tool_3_events() -> None:
         assert mon.get_events(3) == 0
     finally:
         mon.free_tool_id(3)
+
+
+def test_replay_sort_key_orders_shorter_then_simpler_first() -> None:
+    @given(st.lists(st.integers(0, 255)))
+    def test(xs):
+        pass
+
+    keys = {}
+    for name, prefix in {
+        "empty": (False,),
+        "zero": (True, 0, False),
+        "big": (True, 200, False),
+        "two": (True, 0, True, 0, False),
+    }.items():
+        status, _exc, data, _state = run(test, prefix, max_choices=len(prefix))
+        assert status == _compat.EngineStatus.VALID
+        keys[name] = _compat.replay_sort_key(data)
+    assert sorted(keys, key=keys.get) == ["empty", "zero", "big", "two"]

@@ -301,3 +301,14 @@ def engine_provider_random(provider: Any) -> Random | None:
     """The Random that a provider of :func:`engine_provider_base` draws from (None
     where Hypothesis gave it none)."""
     return provider._random
+
+
+# --- replay (used by hypofuzz_nb.replay) ------------------------------------------
+
+
+def replay_sort_key(data: Any) -> tuple[int, tuple[int, ...]]:
+    """Hypothesis' shrink order of a finished run's choices: fewer choices first, then
+    the simpler choice at the first difference (smaller sorts as simpler)."""
+    from hypothesis.internal.conjecture.shrinker import sort_key
+
+    return sort_key(data.nodes)
