@@ -70,7 +70,7 @@ def documented_layers(text: str) -> list[tuple[str, list[str]]]:
 def layer_problems(graph: dict[str, set[str]], layers: list[tuple[str, list[str]]]) -> list[str]:
     problems = []
     level: dict[str, int] = {}
-    for index, (layer, modules) in enumerate(layers):
+    for index, (_, modules) in enumerate(layers):
         for module in modules:
             if module in level:
                 problems.append(f"{module} is listed in two layers")
