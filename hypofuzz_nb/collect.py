@@ -49,6 +49,7 @@ from hypothesis import settings as Settings
 from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb import _compat
+from hypofuzz_nb.databases import check_directory_databases
 from hypofuzz_nb.errors import (
     CollectionError,
     DatabasePathIsFile,
@@ -440,11 +441,8 @@ def _check_paths(paths: Sequence[str]) -> None:
 
 
 def _check_database(database: ExampleDatabase | None) -> None:
-    if database is None:
-        return
-    for path in _compat.collection_directory_database_paths(database):
-        if Path(path).exists() and not Path(path).is_dir():
-            raise DatabasePathIsFile(str(path), database)
+    if database is not None:
+        check_directory_databases(database)
 
 
 @contextlib.contextmanager

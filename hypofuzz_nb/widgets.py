@@ -34,9 +34,9 @@ import pandas as pd
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb.errors import HypofuzzNbError
-from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
+from hypofuzz_nb.reproduce import Failure, failures
 from hypofuzz_nb.watch import DatabaseWatcher
 
 __all__ = ["Dashboard", "show_dashboard"]

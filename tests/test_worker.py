@@ -476,7 +476,7 @@ import math
 import os
 import struct
 from hypothesis import settings
-from hypofuzz_nb.watch import redis_database_from_url
+from hypofuzz_nb.redis_url import redis_database_from_url
 
 settings.register_profile(
     "outage-{tag}", database=redis_database_from_url(os.environ["HFNB_TEST_REDIS_URL"]), deadline=None
@@ -491,7 +491,8 @@ def _reports_between(database, start: float, end: float) -> list[records.Report]
     store = Store(database, read_only=True)
     found = []
     for key in store.test_keys():
-        found.extend(r for r in store.reports(key) if start < r.timestamp < end)
+        stored = map(records.Report.from_bytes, store.fetch(records.reports_key(key)))
+        found.extend(r for r in stored if r is not None and start < r.timestamp < end)
     return found
 
 
@@ -537,7 +538,7 @@ def _outage(session, server, database) -> None:
 def test_a_worker_thread_fuzzes_through_a_redis_outage_and_writes_it_all_after(
     make_redis_server, tmp_path
 ):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     project = make_project(tmp_path, {"test_rich_w8.py": RICH}, "w8")
@@ -555,7 +556,7 @@ def test_a_worker_thread_fuzzes_through_a_redis_outage_and_writes_it_all_after(
 def test_worker_processes_fuzz_through_a_redis_outage_and_report_the_buffer(
     make_redis_server, tmp_path, monkeypatch
 ):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     monkeypatch.setenv("HFNB_TEST_REDIS_URL", server.url)

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-# --- failures (used by hypofuzz_nb.failures) -----------------------------------------
+# --- reproduce (used by hypofuzz_nb.reproduce) ----------------------------------------
 
 
-def failures_call_with_settings(test: object, settings: object, kwargs: dict) -> object:
+def reproduce_call_with_settings(test: object, settings: object, kwargs: dict) -> object:
     """Call the ``@given`` test ``test`` under ``settings`` instead of its own.
 
     A ``@given`` wrapper reads ``_hypothesis_internal_use_settings`` each time it is
@@ -281,3 +281,12 @@ def engine_clear_leftover_monitoring() -> None:
         monitoring.set_events(3, 0)
     finally:
         monitoring.free_tool_id(3)
+
+
+# --- reproduce (used by hypofuzz_nb.reproduce) -------------------------------------
+
+
+def reproduce_test_settings(test: object) -> object | None:
+    """The settings a ``@given`` test was decorated with (Hypothesis keeps them in
+    ``_hypothesis_internal_use_settings``), or ``None`` if it has none."""
+    return getattr(test, "_hypothesis_internal_use_settings", None)
