@@ -17,6 +17,7 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
+from hypofuzz_nb.databases import leaf_databases, open_database, walk_databases
 from hypofuzz_nb.errors import (
     DatabasePathError,
     DatabasePathIsFile,
@@ -648,3 +649,63 @@ def test_recent_reports_of_a_stopped_worker_read_as_idle_and_a_new_worker_as_run
     store.save_report(KEY, report("d" * 32, ts=time.time()))
     tests = load(database).tests
     assert tests.loc[tests["database_key"] == key_to_base64(KEY), "status"].tolist() == ["running"]
+
+
+def test_clear_fatal_failure_deletes_the_record():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.save_fatal_failure(KEY, FatalFailure("n", "Traceback"))
+    store.save_fatal_failure(OTHER_KEY, FatalFailure("m", "Traceback"))
+    db.save(fatal_failure_key(KEY), b"garbage too")
+    store.clear_fatal_failure(KEY)
+    assert store.fatal_failure(KEY) is None
+    assert list(db.fetch(fatal_failure_key(KEY))) == []
+    assert store.fatal_failure(OTHER_KEY).nodeid == "m"
+    store.clear_fatal_failure(KEY)  # nothing left to delete: a no-op
+
+
+def test_one_walk_looks_through_every_kind_of_wrapper(tmp_path):
+    from hypothesis.database import BackgroundWriteDatabase
+
+    from hypofuzz_nb.resilient import ResilientDatabase
+
+    a = DirectoryBasedExampleDatabase(tmp_path / "a")
+    b = DirectoryBasedExampleDatabase(tmp_path / "b")
+    memory = InMemoryExampleDatabase()
+    top = MultiplexedDatabase(ReadOnlyDatabase(a), ResilientDatabase(memory))
+    walked = [db for db, _inner in walk_databases(top)]
+    assert walked[0] is top and walked[-1] is memory
+    assert leaf_databases(top) == [a, memory]
+    assert leaf_databases(BackgroundWriteDatabase(b)) == [b]
+    assert leaf_databases(memory) == [memory]
+
+
+def test_a_wrapper_that_wraps_itself_does_not_loop():
+    class Loop(InMemoryExampleDatabase):
+        pass
+
+    loop = Loop()
+    loop.inner = ReadOnlyDatabase(loop)
+    assert len(list(walk_databases(loop))) == 2
+    assert leaf_databases(loop) == []
+
+
+def test_fingerprint_changes_with_the_values_and_probe_reads_nothing(tmp_path):
+    for db in (InMemoryExampleDatabase(), DirectoryBasedExampleDatabase(tmp_path / "db")):
+        store = Store(db, read_only=True)
+        empty = store.fingerprint(KEY)
+        db.save(KEY, b"v")
+        assert store.fingerprint(KEY) != empty
+        db.delete(KEY, b"v")
+        assert store.fingerprint(KEY) == empty
+        store.probe()
+
+
+def test_open_database_refuses_a_file_and_a_missing_path(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    with pytest.raises(DatabasePathIsFile, match="is a file, not a directory"):
+        open_database(a_file)
+    with pytest.raises(DatabasePathError, match="does not exist"):
+        open_database(tmp_path / "missing")
+    assert open_database(tmp_path).path == tmp_path
