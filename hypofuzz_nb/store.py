@@ -511,7 +511,7 @@ class Store:
         watcher polls again anyway).
         """
         if isinstance(self.raw_database, DirectoryBasedExampleDatabase):
-            names = _compat.watch_directory_value_names(self.raw_database, key)
+            names = _compat.store_directory_value_names(self.raw_database, key)
             return hashlib.blake2b("\0".join(names).encode(), digest_size=_DIGEST_SIZE).digest()
         digest = hashlib.blake2b(digest_size=_DIGEST_SIZE)
         for value in sorted(self._only_bytes(list(self.database.fetch(key)))):
