@@ -518,10 +518,8 @@ class Observation:
 
     def to_json(self) -> dict[str, Any]:
         obj = {name: getattr(self, name) for name in OBSERVATION_FIELDS}
-        obj["arguments"] = _encode_nonfinite(self.arguments)
-        obj["features"] = _encode_nonfinite(self.features)
-        obj["timing"] = _encode_nonfinite(self.timing)
-        obj["metadata"] = _encode_nonfinite(self.metadata)
+        for name in _NONFINITE_FIELDS:
+            obj[name] = _encode_nonfinite(obj[name])
         return obj
 
     def to_bytes(self) -> bytes:
@@ -548,11 +546,8 @@ class Observation:
             return None
         obj = dict(obj)
         try:
-            obj["arguments"] = _decode_nonfinite(obj["arguments"])
-            obj["features"] = _decode_nonfinite(obj["features"])
-            # to_json encodes these two as well (json has no non-finite floats): undo it
-            obj["timing"] = _decode_nonfinite(obj["timing"])
-            obj["metadata"] = _decode_nonfinite(obj["metadata"])
+            for name in _NONFINITE_FIELDS:
+                obj[name] = _decode_nonfinite(obj[name])
         except RecursionError:  # nesting json.loads accepts but we cannot walk
             return None
         return cls(**obj)
@@ -563,6 +558,8 @@ class Observation:
 
 
 _OBSERVATION_FIELDS = frozenset(OBSERVATION_FIELDS)
+#: The fields that may hold non-finite floats, which JSON cannot: written as markers.
+_NONFINITE_FIELDS = ("arguments", "features", "timing", "metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,21 +590,10 @@ class WorkerIdentity:
     def from_json(cls, obj: Any) -> WorkerIdentity | None:
         if not isinstance(obj, dict) or obj.keys() != _WORKER_FIELDS:
             return None
-        optional = ("pod_name", "pod_namespace", "node_name", "pod_ip", "container_id", "git_hash")
         if not (
-            all(
-                isinstance(obj[name], str)
-                for name in (
-                    "uuid",
-                    "operating_system",
-                    "python_version",
-                    "hypothesis_version",
-                    "hypofuzz_version",
-                    "hostname",
-                )
-            )
+            all(type(obj[name]) is str for name in _WORKER_REQUIRED_TEXT)
             and _is_int(obj["pid"])
-            and all(obj[name] is None or isinstance(obj[name], str) for name in optional)
+            and all(obj[name] is None or type(obj[name]) is str for name in _WORKER_OPTIONAL)
         ):
             return None
         return cls(**obj)
@@ -618,6 +604,8 @@ class WorkerIdentity:
 
 
 _WORKER_FIELDS = frozenset(f.name for f in dataclasses.fields(WorkerIdentity))
+_WORKER_OPTIONAL = tuple(f.name for f in dataclasses.fields(WorkerIdentity) if f.default is None)
+_WORKER_REQUIRED_TEXT = tuple(_WORKER_FIELDS - {"pid", *_WORKER_OPTIONAL})
 
 
 @dataclass(frozen=True, slots=True)
