@@ -212,7 +212,7 @@ def _resolve_source(
 ) -> tuple[Callable[[], Any], ExampleDatabase | None, bool]:
     """(loader, database to listen to, live?) for what the user passed."""
     if isinstance(source, (str, os.PathLike)):
-        from hypofuzz_nb.store import open_database
+        from hypofuzz_nb.databases import open_database
 
         # Raises DatabasePathError (naming the path) for a path that is no database.
         source = open_database(source)
