@@ -322,3 +322,17 @@ def test_worker_uuids_and_stop_marks_are_validated():
         b"[]",
     ):
         assert records.StopMark.from_bytes(bad) is None
+
+
+def test_no_other_module_spells_a_key():
+    from pathlib import Path
+
+    import hypofuzz_nb
+
+    package = Path(hypofuzz_nb.__file__).parent
+    spelled = (b'b".hypofuzz', b'b"hypofuzz', b'b".secondary"', b'b".pareto"', b'b".fixed"')
+    for path in package.rglob("*.py"):
+        if path.name == "records.py":
+            continue
+        source = path.read_bytes()
+        assert not [s for s in spelled if s in source], path
