@@ -100,7 +100,7 @@ def _child(client_kind: str, window: float) -> dict[str, Any]:
     from hypothesis.extra.redis import RedisExampleDatabase
 
     import hypofuzz_nb
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     root = Path(tempfile.mkdtemp(prefix="bench-outage-"))
     server = _Server(root)

@@ -186,7 +186,7 @@ def measure_load(n_tests: int, n_reports: int, rounds: int) -> dict[str, Any]:
     from bench_load import RESULTS, build
     from hypothesis.database import DirectoryBasedExampleDatabase
 
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     path = RESULTS / f"load-db-{n_tests}x{n_reports}"
     build(path, n_tests, n_reports)

@@ -39,7 +39,7 @@ def open_database(spec: str) -> Any:
         from hypothesis.database import DirectoryBasedExampleDatabase
 
         return DirectoryBasedExampleDatabase(spec[4:])
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     return redis_database_from_url(spec)
 
@@ -158,6 +158,7 @@ def run(
     spec: str, writers: int, seconds: float, workdir: Path, *, max_writes: int = 10**9
 ) -> dict[str, Any]:
     """Start writers, a churner and a concurrent reader; return the final count."""
+    from hypofuzz_nb.records import reports_key
     from hypofuzz_nb.store import Store
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +176,7 @@ def run(
     read_deadline = time.monotonic() + seconds + 120
     while any(p.poll() is None for p in procs) and time.monotonic() < read_deadline:
         for key in TEST_KEYS:
-            reader.reports(key)
+            reader.report_columns(reader.fetch(reports_key(key)))
             reader.fetch(key)
             reads += 1
         if reads > 10**7:

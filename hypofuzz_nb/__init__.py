@@ -7,10 +7,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-# Imported eagerly, because the submodule and the function share the name
-# `failures`: importing the submodule later would otherwise shadow the function.
-from hypofuzz_nb.failures import Failure, failures
-
 __all__ = [
     "Dashboard",
     "Failure",
@@ -38,6 +34,8 @@ _LAZY = {
     "coverage_view": "coverage_html",
     "Dashboard": "widgets",
     "show_dashboard": "widgets",
+    "Failure": "reproduce",
+    "failures": "reproduce",
     "FuzzData": "frames",
     "load": "frames",
     "plot_progress": "plots",

@@ -173,8 +173,9 @@ def measure(
 ) -> CorpusCoverage:
     """Replay the corpora as :func:`coverage` does; the per-file results."""
     from hypofuzz_nb.collect import list_tests
+    from hypofuzz_nb.databases import open_database
     from hypofuzz_nb.resilient import private_database
-    from hypofuzz_nb.store import Store, open_database
+    from hypofuzz_nb.store import Store
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

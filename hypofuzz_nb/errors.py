@@ -1,8 +1,10 @@
-"""The errors hypofuzz_nb raises for things the user can fix.
+"""The errors and warnings hypofuzz_nb raises for things the user can fix.
 
-Every user mistake surfaces as one subclass of :class:`HypofuzzNbError`, whose
-message names the thing to fix. Anything else escaping hypofuzz_nb is a bug in
-hypofuzz_nb.
+Every user mistake, and every database that cannot be reached, surfaces as one
+subclass of :class:`HypofuzzNbError` defined here, whose message names the thing to
+fix. Anything else escaping hypofuzz_nb is a bug in hypofuzz_nb. The warnings here
+say that hypofuzz_nb went on with less than everything (values skipped, a worker
+working from memory).
 """
 
 from __future__ import annotations
@@ -66,17 +68,57 @@ class PytestUsageError(CollectionError):
         super().__init__(f"{message.strip()}; fix the pytest arguments or ini options.{tail}")
 
 
-class DatabasePathIsFile(HypofuzzNbError):
-    """The settings profile's directory database points at something that is not a
-    directory."""
+class DatabasePathError(HypofuzzNbError):
+    """A database path that does not name a usable directory."""
 
-    def __init__(self, path: str, database: object) -> None:
+
+class DatabasePathIsFile(DatabasePathError):
+    """A directory database whose path is something other than a directory (a file)."""
+
+    def __init__(self, path: str, database: object = None) -> None:
         self.path = path
+        of = f" of {database!r}" if database is not None else ""
         super().__init__(
-            f"the Hypothesis database in effect, {database!r}, is a directory database, "
-            f"but {path} is a regular file: move that file away or point the settings "
-            "profile's database at a directory."
+            f"The database path {path!r}{of} is a file, not a directory: Hypothesis can "
+            "neither read nor save examples there. Point the settings profile's database "
+            "at a directory (by default `.hypothesis/examples`), or move the file away."
         )
+
+
+class NotADatabase(HypofuzzNbError, TypeError):
+    """Something that is not an example database was given where one is needed."""
+
+
+class DatabaseUnreachable(HypofuzzNbError):
+    """The database raised on every attempt to read or write it."""
+
+
+class DatabaseReadError(DatabaseUnreachable):
+    """Reading the database raised; the message names the database and the error."""
+
+
+class DatabaseWriteError(DatabaseUnreachable):
+    """A write did not reach the database. Raised only inside
+    :class:`~hypofuzz_nb.resilient.ResilientDatabase` (writes are buffered); kept in its
+    ``last_error`` for status displays."""
+
+
+class ReadOnlyStoreError(HypofuzzNbError):
+    """A write was attempted through a read-only (dashboard-only) store."""
+
+
+class RedisUrlError(HypofuzzNbError):
+    """A Redis URL that cannot be used; the message shows it with the password hidden."""
+
+
+class FailureDidNotReproduce(HypofuzzNbError):
+    """The failing example ran and passed: the bug is fixed, or the test is flaky."""
+
+
+class TestNotFound(HypofuzzNbError):
+    """The test a failure belongs to cannot be found to re-run it."""
+
+    __test__ = False  # not a pytest test class, despite the name
 
 
 class FixtureSetupError(HypofuzzNbError):
@@ -121,3 +163,11 @@ class ReplayError(HypofuzzNbError):
             f"replaying the stored inputs in a subprocess failed (exit status {returncode}); "
             f"its output ends with:\n\n{output.rstrip() or '(no output)'}"
         )
+
+
+class DatabaseUnreachableWarning(UserWarning):
+    """Reading the database failed and a worker goes on with what it has in memory."""
+
+
+class SkippedValuesWarning(UserWarning):
+    """Some database values could not be decoded and were skipped (left untouched)."""

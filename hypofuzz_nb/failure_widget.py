@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from hypofuzz_nb.errors import HypofuzzNbError
-from hypofuzz_nb.failures import Failure
 from hypofuzz_nb.postmortem import post_mortem, remember_last_exception, show_exception
+from hypofuzz_nb.reproduce import Failure
 
 __all__ = ["failure_widget"]
 

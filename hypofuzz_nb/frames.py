@@ -50,14 +50,21 @@ import numpy as np
 import pandas as pd
 from hypothesis.database import ExampleDatabase
 
-from hypofuzz_nb.records import WorkerIdentity, key_to_base64, reports_key
+from hypofuzz_nb.databases import open_database
+from hypofuzz_nb.errors import SkippedValuesWarning
+from hypofuzz_nb.records import (
+    WorkerIdentity,
+    key_to_base64,
+    reports_key,
+    test_key_of_reports_key,
+)
 from hypofuzz_nb.resilient import private_database
-from hypofuzz_nb.store import Store, StoredFailure, open_database
+from hypofuzz_nb.store import Store, StoredFailure
 
-__all__ = ["RUNNING_WITHIN_S", "SCHEMAS", "STATUSES", "FuzzData", "SkippedValuesWarning", "load"]
+__all__ = ["RUNNING_WITHIN_S", "SCHEMAS", "STATUSES", "FuzzData", "load"]
 
 #: A test with a report newer than this many seconds is "running", unless every worker
-#: that wrote such a report has said it stopped (``store.STOPPED_WORKERS_KEY``).
+#: that wrote such a report has said it stopped (``records.STOPPED_WORKERS_KEY``).
 RUNNING_WITHIN_S = 120.0
 
 #: Values of ``tests.status``, in order of precedence (the first that applies wins).
@@ -129,10 +136,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-class SkippedValuesWarning(UserWarning):
-    """Some database values could not be decoded and were skipped (left untouched)."""
-
-
 @dataclass
 class FuzzData:
     """Everything a database holds about fuzzing, as DataFrames (see :data:`SCHEMAS`)."""
@@ -186,9 +189,9 @@ def load(
     reports; no keys are derived.
 
     Never raises on garbage values (they are skipped, counted in ``skipped`` and
-    warned about once); raises :class:`~hypofuzz_nb.store.DatabaseUnreachable`
-    if the database cannot be read and
-    :class:`~hypofuzz_nb.store.DatabasePathError` for a path that is not a
+    warned about once, :class:`~hypofuzz_nb.errors.SkippedValuesWarning`); raises
+    :class:`~hypofuzz_nb.errors.DatabaseUnreachable` if the database cannot be read and
+    :class:`~hypofuzz_nb.errors.DatabasePathError` for a path that is not a
     database directory.
     """
     collected: dict[bytes, str] = {}
@@ -243,14 +246,9 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
         keys = [*keys, *(key for key in collected if key not in known)]
     if all_keys is not None:
         # tests whose key never made it into hypofuzz.test_keys still have reports
-        suffix = b".hypofuzz.reports"
         listed = set(keys)
-        extra = {
-            k[: -len(suffix)]
-            for k in all_keys
-            if k.endswith(suffix) and len(k) == 48 + len(suffix) and k[: -len(suffix)] not in listed
-        }
-        keys = sorted(listed | extra)
+        extra = set(map(test_key_of_reports_key, all_keys)) - {None}
+        keys = sorted(listed | extra)  # type: ignore[arg-type]
     # Reports: read ahead (store.fetch_many) while parsing, keeping columns as lists.
     cols: dict[str, list[Any]] = {
         name: []

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hypothesis import Phase, is_hypothesis_test
@@ -33,7 +32,8 @@ from hypothesis import settings as Settings
 from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.errors import CollectionError, DatabasePathIsFile, FixtureSetupError
+from hypofuzz_nb.databases import check_directory_databases
+from hypofuzz_nb.errors import CollectionError, FixtureSetupError
 from hypofuzz_nb.pytest_session import PytestSession
 from hypofuzz_nb.userframes import user_traceback
 
@@ -295,11 +295,8 @@ class Collection:
 def check_database(database: ExampleDatabase | None) -> None:
     """Raise :class:`~hypofuzz_nb.errors.DatabasePathIsFile` if ``database`` (or one it
     wraps) is a directory database configured at a regular file."""
-    if database is None:
-        return
-    for path in _compat.collection_directory_database_paths(database):
-        if Path(path).exists() and not Path(path).is_dir():
-            raise DatabasePathIsFile(str(path), database)
+    if database is not None:
+        check_directory_databases(database)
 
 
 class PluginKeyRule:

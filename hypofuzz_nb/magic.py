@@ -195,8 +195,8 @@ class HypofuzzMagics(Magics):
 
     def _failures(self) -> Any:
         from hypofuzz_nb.errors import HypofuzzNbError
-        from hypofuzz_nb.failures import failures
         from hypofuzz_nb.frames import load
+        from hypofuzz_nb.reproduce import failures
 
         try:
             database = _state.session.database if _state.session is not None else None

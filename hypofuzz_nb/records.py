@@ -1,7 +1,10 @@
-"""The database layout of docs/DATABASE.md: keys, typed records, encode and decode.
+"""The database layout (docs/DATABASE.md): every key, every record, encode and decode.
 
-This module is pure data: it performs no I/O and holds no policy about when to
-read or write. Every decoder is *total*: given arbitrary bytes it returns a
+No other module spells a key or a value's encoding: they call the key functions,
+constants and record classes here. This module is pure data: it performs no I/O
+and holds no policy about when to read or write. There is one validator per
+record (its ``from_json``; reports also have a columnar fast path for many at once,
+with the same checks). Every decoder is *total*: given arbitrary bytes it returns a
 record or ``None``, and never raises, never unpickles and never evaluates.
 
 The layout is the one HypoFuzz 25.x uses, so databases written by either tool
@@ -15,8 +18,10 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,26 +32,40 @@ __all__ = [
     "FAILURE_STATES",
     "OBSERVATIONS_LIMIT",
     "PHASES",
+    "PROBE_KEY",
+    "REPORT_COLUMNS",
+    "STOPPED_WORKERS_KEY",
     "TEST_KEYS_KEY",
+    "TEST_KEY_LENGTH",
     "WORKER_UUIDS_KEY",
     "ChoicesT",
     "FatalFailure",
     "Observation",
     "Report",
+    "StopMark",
     "WorkerIdentity",
     "corpus_key",
     "corpus_observation_key",
     "decode_choices",
+    "decode_test_key",
+    "decode_worker_uuid",
     "encode_choices",
     "failure_observation_key",
     "fatal_failure_key",
     "fixed_key",
+    "is_observations_key",
+    "is_reports_key",
     "key_from_base64",
     "key_to_base64",
     "observations_key",
     "pareto_key",
+    "parse_failure_observation_key",
+    "report_columns",
     "reports_key",
     "secondary_key",
+    "test_key_of_reports_key",
+    "timeout_observation_key",
+    "timeouts_key",
     "value_digest",
     "worker_identity_key",
 ]
@@ -55,6 +74,26 @@ ChoicesT = tuple[Any, ...]
 
 TEST_KEYS_KEY = b"hypofuzz.test_keys"
 WORKER_UUIDS_KEY = b"hypofuzz.worker_uuids"
+
+#: Length of a test key: Hypothesis' ``function_digest`` is a sha384 digest.
+TEST_KEY_LENGTH = 48
+
+#: Our own global key: one :class:`StopMark` per worker that stopped cleanly. Not a
+#: field of HypoFuzz's records: HypoFuzz rebuilds those with ``Cls(**json)`` and drops
+#: any with a field it does not know.
+STOPPED_WORKERS_KEY = b"hypofuzz_nb.stopped_workers"
+
+#: Read (never written) to learn whether a database answers: a key that holds nothing.
+PROBE_KEY = b"hypofuzz_nb.probe"
+
+#: Longest worker uuid a reader accepts (ours are 36 characters).
+_MAX_UUID_LENGTH = 200
+
+_REPORTS_SUFFIX = b".hypofuzz.reports"
+_OBSERVATIONS_SUFFIX = b".hypofuzz.observations"
+_FAILURES_INFIX = b".hypofuzz.failures."
+_OBSERVATION_SUFFIX = b".observation"
+_SHA1_SIZE = 20
 
 #: HypoFuzz keeps at most this many rolling observations per test.
 OBSERVATIONS_LIMIT = 300
@@ -95,7 +134,7 @@ def value_digest(value: bytes) -> bytes:
 
 
 def corpus_observation_key(key: bytes, choices_bytes: bytes) -> bytes:
-    return key + b".hypofuzz.corpus." + value_digest(choices_bytes) + b".observation"
+    return corpus_key(key) + b"." + value_digest(choices_bytes) + _OBSERVATION_SUFFIX
 
 
 def failure_observation_key(key: bytes, state: FailureStateT, choices_bytes: bytes) -> bytes:
@@ -103,20 +142,50 @@ def failure_observation_key(key: bytes, state: FailureStateT, choices_bytes: byt
         raise ValueError(f"failure state must be one of {FAILURE_STATES}, not {state!r}")
     return (
         key
-        + b".hypofuzz.failures."
+        + _FAILURES_INFIX
         + state.encode("ascii")
         + b"."
         + value_digest(choices_bytes)
-        + b".observation"
+        + _OBSERVATION_SUFFIX
     )
 
 
+def parse_failure_observation_key(key: bytes, candidate: bytes) -> tuple[str, bytes] | None:
+    """``(state, sha1 digest)`` if ``candidate`` is a failure observation key of the
+    test ``key`` (see :func:`failure_observation_key`), else ``None``."""
+    prefix = key + _FAILURES_INFIX
+    if not candidate.startswith(prefix) or not candidate.endswith(_OBSERVATION_SUFFIX):
+        return None
+    rest = candidate[len(prefix) : -len(_OBSERVATION_SUFFIX)]
+    state, _, digest = rest.partition(b".")
+    name = state.decode("ascii", "replace")
+    if name not in FAILURE_STATES or len(digest) != _SHA1_SIZE:
+        return None
+    return name, digest
+
+
 def reports_key(key: bytes) -> bytes:
-    return key + b".hypofuzz.reports"
+    return key + _REPORTS_SUFFIX
+
+
+def is_reports_key(key: bytes) -> bool:
+    return key.endswith(_REPORTS_SUFFIX)
+
+
+def test_key_of_reports_key(key: bytes) -> bytes | None:
+    """The test key whose reports live under ``key``, or ``None`` if it is no reports key."""
+    if len(key) != TEST_KEY_LENGTH + len(_REPORTS_SUFFIX) or not is_reports_key(key):
+        return None
+    return key[:TEST_KEY_LENGTH]
 
 
 def observations_key(key: bytes) -> bytes:
-    return key + b".hypofuzz.observations"
+    return key + _OBSERVATIONS_SUFFIX
+
+
+def is_observations_key(key: bytes) -> bool:
+    """Whether ``key`` holds a test's rolling observations (the first values to drop)."""
+    return key.endswith(_OBSERVATIONS_SUFFIX)
 
 
 def fatal_failure_key(key: bytes) -> bytes:
@@ -129,7 +198,24 @@ def timeouts_key(key: bytes) -> bytes:
 
 
 def timeout_observation_key(key: bytes, choices_bytes: bytes) -> bytes:
-    return timeouts_key(key) + b"." + value_digest(choices_bytes) + b".observation"
+    return timeouts_key(key) + b"." + value_digest(choices_bytes) + _OBSERVATION_SUFFIX
+
+
+def decode_test_key(value: bytes) -> bytes | None:
+    """A value under ``TEST_KEYS_KEY`` as a test key, or ``None`` if it cannot be one."""
+    return value if len(value) == TEST_KEY_LENGTH else None
+
+
+def decode_worker_uuid(value: bytes | str) -> str | None:
+    """A worker uuid (under ``WORKER_UUIDS_KEY``, or a stop mark's), or ``None``."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if type(value) is not str or not value or len(value) > _MAX_UUID_LENGTH:
+        return None
+    return value if value.isprintable() else None
 
 
 def key_to_base64(key: bytes) -> str:
@@ -268,30 +354,9 @@ class Report:
 
         ``since_new_branch`` is read as the old name of ``since_new_behavior``.
         """
-        if not isinstance(obj, dict):
-            return None
-        if "since_new_behavior" not in obj and "since_new_branch" in obj:
-            obj = dict(obj)
-            obj["since_new_behavior"] = obj.pop("since_new_branch")
-        if obj.keys() != _REPORT_FIELDS:
-            return None
-        counts = obj["status_counts"]
-        since = obj["since_new_behavior"]
-        if not (
-            isinstance(obj["database_key"], str)
-            and isinstance(obj["nodeid"], str)
-            and _is_number(obj["elapsed_time"])
-            and _is_number(obj["timestamp"])
-            and isinstance(obj["worker_uuid"], str)
-            and isinstance(counts, dict)
-            and all(isinstance(k, str) and _is_int(v) for k, v in counts.items())
-            and _is_int(obj["behaviors"])
-            and _is_int(obj["fingerprints"])
-            and (since is None or _is_int(since))
-            and obj["phase"] in PHASES
-        ):
-            return None
-        return cls(**obj)
+        if type(obj) is dict and "since_new_branch" in obj:
+            obj = dict(obj)  # _valid_report renames in place: not the caller's dict
+        return cls(**obj) if _valid_report(obj) else None
 
     @classmethod
     def from_bytes(cls, value: bytes) -> Report | None:
@@ -299,6 +364,109 @@ class Report:
 
 
 _REPORT_FIELDS = frozenset(Report.FIELDS)
+_PHASES = frozenset(PHASES)
+_FIELD_GETTERS = [(name, operator.itemgetter(name)) for name in Report.FIELDS]
+_NUMBER_TYPES = frozenset({int, float})
+#: The columns of :func:`report_columns`.
+REPORT_COLUMNS = (*Report.FIELDS, "inputs")
+
+
+def _valid_report(obj: Any) -> bool:
+    """Whether ``obj`` (decoded JSON) is a report HypoFuzz itself would accept.
+
+    The one validator of reports (:func:`_columns_if_all_valid` does the same checks
+    a column at a time). Exact type checks, since JSON makes no subclasses and bool
+    must not pass as int. Renames ``since_new_branch`` in place, as the old name of
+    ``since_new_behavior``.
+    """
+    if type(obj) is not dict:
+        return False
+    if obj.keys() != _REPORT_FIELDS:
+        if "since_new_branch" in obj and "since_new_behavior" not in obj:
+            obj["since_new_behavior"] = obj.pop("since_new_branch")
+            if obj.keys() != _REPORT_FIELDS:
+                return False
+        else:
+            return False
+    elapsed = type(obj["elapsed_time"])
+    timestamp = type(obj["timestamp"])
+    counts = obj["status_counts"]
+    since = obj["since_new_behavior"]
+    return (
+        type(obj["database_key"]) is str
+        and type(obj["nodeid"]) is str
+        and (elapsed is float or elapsed is int)
+        and (timestamp is float or timestamp is int)
+        and type(obj["worker_uuid"]) is str
+        and type(counts) is dict
+        and all(type(v) is int for v in counts.values())
+        and type(obj["behaviors"]) is int
+        and type(obj["fingerprints"]) is int
+        and (since is None or type(since) is int)
+        and type(obj["phase"]) is str
+        and obj["phase"] in _PHASES
+    )
+
+
+def _columns_if_all_valid(parsed: list[Any]) -> dict[str, list[Any]] | None:
+    """Columns of ``parsed`` if every item is a valid report, else ``None``.
+
+    The checks of :func:`_valid_report` (except the old field name, which sends a
+    batch to the per-report path), done per column with C-level iteration (``map``,
+    ``set``) so that validating is cheap next to parsing.
+    """
+    if not parsed:
+        return {name: [] for name in REPORT_COLUMNS}
+    # Exactly the report fields: as many keys as fields, and every field present.
+    if set(map(type, parsed)) != {dict} or set(map(len, parsed)) != {len(_REPORT_FIELDS)}:
+        return None
+    try:
+        columns = {name: list(map(getter, parsed)) for name, getter in _FIELD_GETTERS}
+    except KeyError:
+        return None
+    counts = columns["status_counts"]
+    since = set(map(type, columns["since_new_behavior"]))
+    if not (
+        set(map(type, columns["database_key"])) == {str}
+        and set(map(type, columns["nodeid"])) == {str}
+        and set(map(type, columns["worker_uuid"])) == {str}
+        and set(map(type, columns["elapsed_time"])) <= _NUMBER_TYPES
+        and set(map(type, columns["timestamp"])) <= _NUMBER_TYPES
+        and set(map(type, columns["behaviors"])) == {int}
+        and set(map(type, columns["fingerprints"])) == {int}
+        and since <= {int, type(None)}
+        and set(map(type, columns["phase"])) == {str}
+        and set(columns["phase"]) <= _PHASES
+        and set(map(type, counts)) == {dict}
+        and set(map(type, itertools.chain.from_iterable(map(dict.values, counts)))) <= {int}
+    ):
+        return None
+    columns["inputs"] = list(map(sum, map(dict.values, counts)))
+    return columns
+
+
+def report_columns(values: list[bytes]) -> tuple[dict[str, list[Any]], int]:
+    """The valid reports among ``values`` as columns, and how many values were not one.
+
+    Columns are :data:`REPORT_COLUMNS`: ``Report.FIELDS`` plus ``inputs`` (the sum of
+    ``status_counts``). All values are parsed with one ``json.loads`` and validated a
+    column at a time when every one is well formed; otherwise each is checked alone.
+    """
+    if not values:
+        return {name: [] for name in REPORT_COLUMNS}, 0
+    try:
+        parsed = json.loads(b"[" + b",".join(values) + b"]")
+        if len(parsed) != len(values):  # a value held "1, 2": not one report each
+            raise ValueError
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        parsed = [_from_json_bytes(v) for v in values]
+    columns = _columns_if_all_valid(parsed)
+    if columns is not None:
+        return columns, 0
+    good = [obj for obj in parsed if _valid_report(obj)]
+    columns = _columns_if_all_valid(good)
+    assert columns is not None  # every row passed _valid_report
+    return columns, len(parsed) - len(good)
 
 
 OBSERVATION_FIELDS = (
@@ -350,10 +518,8 @@ class Observation:
 
     def to_json(self) -> dict[str, Any]:
         obj = {name: getattr(self, name) for name in OBSERVATION_FIELDS}
-        obj["arguments"] = _encode_nonfinite(self.arguments)
-        obj["features"] = _encode_nonfinite(self.features)
-        obj["timing"] = _encode_nonfinite(self.timing)
-        obj["metadata"] = _encode_nonfinite(self.metadata)
+        for name in _NONFINITE_FIELDS:
+            obj[name] = _encode_nonfinite(obj[name])
         return obj
 
     def to_bytes(self) -> bytes:
@@ -380,11 +546,8 @@ class Observation:
             return None
         obj = dict(obj)
         try:
-            obj["arguments"] = _decode_nonfinite(obj["arguments"])
-            obj["features"] = _decode_nonfinite(obj["features"])
-            # to_json encodes these two as well (json has no non-finite floats): undo it
-            obj["timing"] = _decode_nonfinite(obj["timing"])
-            obj["metadata"] = _decode_nonfinite(obj["metadata"])
+            for name in _NONFINITE_FIELDS:
+                obj[name] = _decode_nonfinite(obj[name])
         except RecursionError:  # nesting json.loads accepts but we cannot walk
             return None
         return cls(**obj)
@@ -395,6 +558,8 @@ class Observation:
 
 
 _OBSERVATION_FIELDS = frozenset(OBSERVATION_FIELDS)
+#: The fields that may hold non-finite floats, which JSON cannot: written as markers.
+_NONFINITE_FIELDS = ("arguments", "features", "timing", "metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,21 +590,10 @@ class WorkerIdentity:
     def from_json(cls, obj: Any) -> WorkerIdentity | None:
         if not isinstance(obj, dict) or obj.keys() != _WORKER_FIELDS:
             return None
-        optional = ("pod_name", "pod_namespace", "node_name", "pod_ip", "container_id", "git_hash")
         if not (
-            all(
-                isinstance(obj[name], str)
-                for name in (
-                    "uuid",
-                    "operating_system",
-                    "python_version",
-                    "hypothesis_version",
-                    "hypofuzz_version",
-                    "hostname",
-                )
-            )
+            all(type(obj[name]) is str for name in _WORKER_REQUIRED_TEXT)
             and _is_int(obj["pid"])
-            and all(obj[name] is None or isinstance(obj[name], str) for name in optional)
+            and all(obj[name] is None or type(obj[name]) is str for name in _WORKER_OPTIONAL)
         ):
             return None
         return cls(**obj)
@@ -450,6 +604,8 @@ class WorkerIdentity:
 
 
 _WORKER_FIELDS = frozenset(f.name for f in dataclasses.fields(WorkerIdentity))
+_WORKER_OPTIONAL = tuple(f.name for f in dataclasses.fields(WorkerIdentity) if f.default is None)
+_WORKER_REQUIRED_TEXT = tuple(_WORKER_FIELDS - {"pid", *_WORKER_OPTIONAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,4 +631,37 @@ class FatalFailure:
 
     @classmethod
     def from_bytes(cls, value: bytes) -> FatalFailure | None:
+        return cls.from_json(_from_json_bytes(value))
+
+
+#: Valid ``stopped_at`` times lie within this many seconds of the epoch.
+_MAX_ABS_TIME = 1e12
+
+
+@dataclass(frozen=True, slots=True)
+class StopMark:
+    """A worker stopped cleanly at ``stopped_at`` (``time.time()``): its reports are its
+    last. Ours alone, under :data:`STOPPED_WORKERS_KEY`."""
+
+    worker_uuid: str
+    stopped_at: float
+
+    def to_bytes(self) -> bytes:
+        return _to_json_bytes({"worker_uuid": self.worker_uuid, "stopped_at": self.stopped_at})
+
+    @classmethod
+    def from_json(cls, obj: Any) -> StopMark | None:
+        if type(obj) is not dict or obj.keys() != {"worker_uuid", "stopped_at"}:
+            return None
+        uuid, when = decode_worker_uuid(obj["worker_uuid"]), obj["stopped_at"]
+        if (
+            uuid is None
+            or type(when) not in (int, float)
+            or not -_MAX_ABS_TIME < when < _MAX_ABS_TIME
+        ):
+            return None
+        return cls(uuid, float(when))
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> StopMark | None:
         return cls.from_json(_from_json_bytes(value))

@@ -14,11 +14,11 @@ contract:
   (failures, corpus, test keys, worker identities) is always kept.
   :attr:`dropped_writes` counts what was dropped.
 - ``fetch`` reads the inner database. If that raises, then with
-  ``on_read_error="raise"`` (the default) :class:`DatabaseReadError` (a
-  :class:`hypofuzz_nb.store.DatabaseUnreachable`) says which database and why; with
+  ``on_read_error="raise"`` (the default) :class:`~hypofuzz_nb.errors.DatabaseReadError` (a
+  :class:`~hypofuzz_nb.errors.DatabaseUnreachable`) says which database and why; with
   ``on_read_error="memory"`` (for workers, which must keep fuzzing through an
   outage) it returns the values this process has buffered for the key, and warns
-  once per outage (:class:`DatabaseUnreachableWarning`). Writes still pending are
+  once per outage (:class:`~hypofuzz_nb.errors.DatabaseUnreachableWarning`). Writes still pending are
   not visible to a ``fetch`` that succeeds.
 - :attr:`unreachable_since` (``time.time()`` of the first failure of the current
   outage, or ``None``), :attr:`pending_writes` and :attr:`last_error` describe the
@@ -78,15 +78,13 @@ from hypothesis.database import (
     ExampleDatabase,
 )
 
-from hypofuzz_nb import _compat
-from hypofuzz_nb.store import DatabaseUnreachable
+from hypofuzz_nb import _compat, records
+from hypofuzz_nb.errors import DatabaseReadError, DatabaseUnreachableWarning, DatabaseWriteError
+from hypofuzz_nb.store import Store
 
 __all__ = [
     "REDIS_CONNECT_TIMEOUT_S",
     "REDIS_SOCKET_TIMEOUT_S",
-    "DatabaseReadError",
-    "DatabaseUnreachableWarning",
-    "DatabaseWriteError",
     "ResilientDatabase",
     "describe_database",
     "private_database",
@@ -97,10 +95,6 @@ __all__ = [
 REDIS_SOCKET_TIMEOUT_S = 2.0
 REDIS_CONNECT_TIMEOUT_S = 1.0
 
-# Read by the background thread to learn that a database is back when it has no
-# write to retry. Fetching a key that holds nothing creates nothing.
-_PROBE_KEY = b"hypofuzz_nb.probe"
-
 OpT = Literal["save", "delete"]
 
 # Buffer classes, in the order they are dropped when the buffer is full. Anything
@@ -109,9 +103,9 @@ _OBSERVATIONS, _REPORTS, _KEEP = 0, 1, 2
 
 
 def _buffer_class(key: bytes) -> int:
-    if key.endswith(b".hypofuzz.observations"):
+    if records.is_observations_key(key):
         return _OBSERVATIONS
-    if key.endswith(b".hypofuzz.reports"):
+    if records.is_reports_key(key):
         return _REPORTS
     return _KEEP
 
@@ -167,19 +161,6 @@ def describe_database(database: object) -> str:
         where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
         return f"the Redis database at {where}/{kwargs.get('db', 0)}"
     return repr(database)
-
-
-class DatabaseReadError(DatabaseUnreachable):
-    """Reading the database raised; the message names the database and the error."""
-
-
-class DatabaseUnreachableWarning(UserWarning):
-    """Reading the database failed and a worker goes on with what it has in memory."""
-
-
-class DatabaseWriteError(DatabaseUnreachable):
-    """A write did not reach the database. Raised only internally (writes are buffered);
-    kept in :attr:`ResilientDatabase.last_error` for status displays."""
 
 
 class ResilientDatabase(ExampleDatabase):
@@ -505,7 +486,8 @@ class ResilientDatabase(ExampleDatabase):
                     self._in_flight = (key, value)
             try:
                 if probe:
-                    list(self._io.fetch(_PROBE_KEY))
+                    # Learns that the database is back when there is no write to retry.
+                    Store(self._io, read_only=True).probe()
                 else:
                     self._apply(op, key, value)
             except Exception as err:

@@ -30,26 +30,20 @@ watcher's threads. An unreachable database sets :attr:`unreachable_since`
 clear by themselves when it is back, and the callback is then called with ``None``.
 An exception from the callback is kept in :attr:`callback_error` and the watcher
 goes on.
-
-:func:`redis_database_from_url` builds a ``RedisExampleDatabase`` from a URL whose
-password never appears in any repr, message or log of ours.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.databases import leaf_databases
 from hypofuzz_nb.records import (
     TEST_KEYS_KEY,
     WORKER_UUIDS_KEY,
@@ -59,164 +53,20 @@ from hypofuzz_nb.records import (
     reports_key,
     secondary_key,
 )
-from hypofuzz_nb.resilient import ResilientDatabase, private_database
+from hypofuzz_nb.resilient import private_database
+from hypofuzz_nb.store import Store
 
-__all__ = ["DatabaseWatcher", "RedisUrlError", "redact_url", "redis_database_from_url"]
+__all__ = ["DatabaseWatcher", "database_fingerprint"]
 
 ChangeCallback = Callable[[set[bytes] | None], object]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
-
-class RedisUrlError(HypofuzzNbError):
-    """A Redis URL that cannot be used; the message shows it with the password hidden."""
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (also ``?password=`` query values)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user, sep, _password = userinfo.partition(":")
-        netloc = f"{user}{':***' if sep else ''}@{hostport}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    if any(name.lower() == "password" for name, _ in query):
-        query = [(n, "***" if n.lower() == "password" else v) for n, v in query]
-        new_query = urllib.parse.urlencode(query, safe="*")
-    else:
-        new_query = parts.query
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, new_query, parts.fragment))
-
-
-def redis_database_from_url(
-    url: str,
-    *,
-    expire_after: timedelta | None = None,
-    key_prefix: bytes | None = None,
-    listener_channel: str | None = None,
-    socket_timeout: float = 5.0,
-    socket_connect_timeout: float = 2.0,
-    check: bool = False,
-) -> Any:
-    """A ``RedisExampleDatabase`` on the server at ``url`` (``redis://[:password@]host:port/db``).
-
-    ``expire_after``, ``key_prefix`` and ``listener_channel`` go to
-    ``RedisExampleDatabase`` (its defaults when not given). The password is passed
-    to redis-py only; redis-py redacts it in its reprs, and
-    every message here shows :func:`redact_url`. Connection timeouts are bounded so
-    that a vanished server makes writes fail (and be buffered by
-    :class:`~hypofuzz_nb.resilient.ResilientDatabase`) instead of hanging.
-
-    With ``check=True`` the server is pinged once, and an unreachable server or a
-    wrong password raises :class:`RedisUrlError`. By default nothing is contacted
-    here, so workers can start before the server does.
-    """
-    if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in _REDIS_SCHEMES:
-        shown = redact_url(url) if isinstance(url, str) else repr(type(url).__name__)
-        raise RedisUrlError(
-            f"{shown!r} is not a Redis URL. Use redis://[:PASSWORD@]HOST:PORT/DB "
-            "(or rediss:// for TLS, unix:///path/to/socket)."
-        )
-    try:
-        import redis
-        from hypothesis.extra.redis import RedisExampleDatabase
-    except ImportError as err:
-        raise RedisUrlError(
-            "The redis package is not installed: pip install 'hypofuzz_nb[redis]'"
-        ) from err
-    try:
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_connect_timeout,
-            # redis-py retries for seconds by default; ResilientDatabase and the watcher
-            # retry themselves, so fail fast instead of stalling a worker per write.
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-        )
-    except ValueError:
-        # redis-py's messages quote the URL's parts, which may include the password.
-        raise RedisUrlError(
-            f"Could not use the Redis URL {redact_url(url)!r}: check its form "
-            "(redis://[:PASSWORD@]HOST:PORT/DB)."
-        ) from None
-    kwargs: dict[str, Any] = {}
-    if expire_after is not None:
-        kwargs["expire_after"] = expire_after
-    if key_prefix is not None:
-        kwargs["key_prefix"] = key_prefix
-    if listener_channel is not None:
-        kwargs["listener_channel"] = listener_channel
-    database = RedisExampleDatabase(client, **kwargs)
-    if check:
-        try:
-            client.ping()
-        except redis.AuthenticationError:
-            raise RedisUrlError(
-                f"The Redis server at {redact_url(url)!r} refused the password (or user): "
-                "check the credentials in the URL."
-            ) from None
-        except redis.RedisError as err:
-            raise RedisUrlError(
-                f"Could not reach the Redis server at {redact_url(url)!r}: "
-                f"{_scrub(str(err), url)}. Check that it is running and reachable."
-            ) from None
-    return database
-
-
-def _password_of(url: str) -> str | None:
-    with contextlib.suppress(ValueError):
-        parts = urllib.parse.urlsplit(url)
-        if parts.password:
-            return urllib.parse.unquote(parts.password)
-        for name, value in urllib.parse.parse_qsl(parts.query):
-            if name.lower() == "password" and value:
-                return value
-    return None
-
-
-def _scrub(text: str, url: str) -> str:
-    password = _password_of(url)
-    return text.replace(password, "***") if password else text
-
-
-# Watching -------------------------------------------------------------------------------
-
-
-def _leaves(database: object, depth: int = 0) -> list[object]:
-    """The databases that actually store data under ``database``'s wrappers."""
-    if depth > 20:  # wrappers nested this deep are a cycle, not a real setup
-        return []
-    if isinstance(database, ResilientDatabase):
-        return _leaves(database.inner, depth + 1)
-    inner = _compat.store_inner_databases(database)
-    if not inner:
-        return [database]
-    return [leaf for db in inner for leaf in _leaves(db, depth + 1)]
-
-
-def _fingerprint_values(database: object, key: bytes) -> bytes:
-    if isinstance(database, DirectoryBasedExampleDatabase):
-        names = _compat.watch_directory_value_names(database, key)
-        return hashlib.blake2b("\0".join(names).encode(), digest_size=16).digest()
-    digest = hashlib.blake2b(digest_size=16)
-    for value in sorted(database.fetch(key)):  # type: ignore[attr-defined]
-        digest.update(hashlib.blake2b(value, digest_size=16).digest())
-    return digest.digest()
-
-
-def database_fingerprint(database: object) -> dict[bytes, bytes]:
+def database_fingerprint(store: Store) -> dict[bytes, bytes]:
     """A digest of the values under every key a dashboard shows, per key.
 
     Raises whatever the database raises when it cannot be read.
     """
-    test_keys = sorted(set(database.fetch(TEST_KEYS_KEY)))  # type: ignore[attr-defined]
+    test_keys = sorted(set(store.fetch(TEST_KEYS_KEY)))
     keys = [TEST_KEYS_KEY, WORKER_UUIDS_KEY]
     for key in test_keys:
         keys += [
@@ -227,7 +77,7 @@ def database_fingerprint(database: object) -> dict[bytes, bytes]:
             corpus_key(key),
             fatal_failure_key(key),
         ]
-    return {key: _fingerprint_values(database, key) for key in keys}
+    return {key: store.fingerprint(key) for key in keys}
 
 
 class DatabaseWatcher:
@@ -267,7 +117,8 @@ class DatabaseWatcher:
         self._listening_on: list[Any] = []
         self._outages: dict[int, float] = {}
         self._fingerprints: dict[int, dict[bytes, bytes]] = {}
-        leaves = _leaves(database)
+        self._stores: dict[int, Store] = {}
+        leaves = leaf_databases(database)
         # Sorted by identity, not ==: two equal databases are still two sources.
         self._redis = [leaf for leaf in leaves if _compat.watch_is_redis_database(leaf)]
         rest = [leaf for leaf in leaves if not _compat.watch_is_redis_database(leaf)]
@@ -419,7 +270,10 @@ class DatabaseWatcher:
 
     def _poll_once(self, leaf: object, fingerprints: dict[int, dict[bytes, bytes]]) -> None:
         try:
-            current = database_fingerprint(leaf)
+            store = self._stores.get(id(leaf))
+            if store is None:
+                store = self._stores[id(leaf)] = Store(leaf, read_only=True)
+            current = database_fingerprint(store)
         except Exception as err:
             self._set_error(id(leaf), err)
             return

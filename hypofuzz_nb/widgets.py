@@ -30,10 +30,10 @@ import ipywidgets as widgets
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb.failure_widget import failure_widget
-from hypofuzz_nb.failures import Failure, failures
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
+from hypofuzz_nb.reproduce import Failure, failures
 from hypofuzz_nb.summary import database_line, inputs_rate
 from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
@@ -63,7 +63,7 @@ def _resolve_source(
 ) -> tuple[Callable[[], Any], ExampleDatabase | None, bool]:
     """(loader, database to listen to, live?) for what the user passed."""
     if isinstance(source, (str, os.PathLike)):
-        from hypofuzz_nb.store import open_database
+        from hypofuzz_nb.databases import open_database
 
         # Raises DatabasePathError (naming the path) for a path that is no database.
         source = open_database(source)

@@ -112,7 +112,7 @@ import math
 import os
 import struct
 from hypothesis import settings
-from hypofuzz_nb.watch import redis_database_from_url
+from hypofuzz_nb.redis_url import redis_database_from_url
 
 settings.register_profile(
     "outage-{tag}", database=redis_database_from_url(os.environ["HFNB_TEST_REDIS_URL"]), deadline=None
@@ -127,7 +127,8 @@ def reports_between(database, start: float, end: float) -> list[records.Report]:
     store = Store(database, read_only=True)
     found = []
     for key in store.test_keys():
-        found.extend(r for r in store.reports(key) if start < r.timestamp < end)
+        stored = map(records.Report.from_bytes, store.fetch(records.reports_key(key)))
+        found.extend(r for r in stored if r is not None and start < r.timestamp < end)
     return found
 
 

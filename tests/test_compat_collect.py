@@ -10,13 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.database import (
-    BackgroundWriteDatabase,
-    DirectoryBasedExampleDatabase,
-    InMemoryExampleDatabase,
-    MultiplexedDatabase,
-    ReadOnlyDatabase,
-)
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from hypofuzz_nb import _compat
@@ -209,16 +202,6 @@ def test_state_machine_class_and_test():
         CompatMachine
     )
     test()  # runs the machine
-
-
-def test_directory_database_paths_look_through_wrappers(tmp_path):
-    a = DirectoryBasedExampleDatabase(tmp_path / "a")
-    b = DirectoryBasedExampleDatabase(tmp_path / "b")
-    wrapped = MultiplexedDatabase(ReadOnlyDatabase(a), InMemoryExampleDatabase())
-    assert _compat.collection_directory_database_paths(wrapped) == [tmp_path / "a"]
-    background = BackgroundWriteDatabase(b)
-    assert _compat.collection_directory_database_paths(background) == [tmp_path / "b"]
-    assert _compat.collection_directory_database_paths(InMemoryExampleDatabase()) == []
 
 
 def test_pinned_instance_survives_unittest_teardown(session):

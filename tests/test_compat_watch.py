@@ -84,11 +84,11 @@ def test_decode_redis_message_garbage_is_none():
 
 def test_directory_value_names_change_with_values(tmp_path):
     db = DirectoryBasedExampleDatabase(tmp_path)
-    assert _compat.watch_directory_value_names(db, KEY) == []
+    assert _compat.store_directory_value_names(db, KEY) == []
     db.save(KEY, b"a")
-    first = _compat.watch_directory_value_names(db, KEY)
+    first = _compat.store_directory_value_names(db, KEY)
     db.save(KEY, b"b")
-    second = _compat.watch_directory_value_names(db, KEY)
+    second = _compat.store_directory_value_names(db, KEY)
     assert len(first) == 1
     assert len(second) == 2
     assert set(first) < set(second)

@@ -226,7 +226,9 @@ def test_second_run_starts_where_the_first_stopped(tmp_path: Path) -> None:
         second.run(1)
         assert second.status.phase == "generate"
         second.stop()
-        phases = {r.phase for r in store.reports(target.database_key) if r.worker_uuid == "w2"}
+        stored = store.fetch(records.reports_key(target.database_key))
+        reports = [r for r in map(records.Report.from_bytes, stored) if r is not None]
+        phases = {r.phase for r in reports if r.worker_uuid == "w2"}
         assert {"replay", "generate"} <= phases
 
 

@@ -21,9 +21,10 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import hypofuzz_nb
 from hypofuzz_nb.records import Report, reports_key
+from hypofuzz_nb.redis_url import redis_database_from_url
 from hypofuzz_nb.resilient import ResilientDatabase
 from hypofuzz_nb.store import Store
-from hypofuzz_nb.watch import DatabaseWatcher, redis_database_from_url
+from hypofuzz_nb.watch import DatabaseWatcher
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 PASSWORD = "faults-pw-90d1"

@@ -14,7 +14,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDa
 
 import hypofuzz_nb
 from hypofuzz_nb.collect import collect_tests
-from hypofuzz_nb.frames import SCHEMAS, FuzzData, SkippedValuesWarning, load
+from hypofuzz_nb.errors import DatabasePathError, SkippedValuesWarning
+from hypofuzz_nb.frames import SCHEMAS, FuzzData, load
 from hypofuzz_nb.records import (
     TEST_KEYS_KEY,
     FatalFailure,
@@ -25,7 +26,7 @@ from hypofuzz_nb.records import (
     key_to_base64,
     reports_key,
 )
-from hypofuzz_nb.store import DatabasePathError, Store
+from hypofuzz_nb.store import Store
 
 KEY_A = b"A" * 48
 KEY_B = b"B" * 48

@@ -120,7 +120,7 @@ def test_stop_ends_worker_processes(tmp_path):
 def test_worker_processes_fuzz_through_a_redis_outage_and_report_the_buffer(
     make_redis_server, tmp_path, monkeypatch
 ):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     monkeypatch.setenv("HFNB_TEST_REDIS_URL", server.url)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hypofuzz_nb import records
 from hypofuzz_nb.records import (
     FatalFailure,
     Observation,
@@ -259,3 +260,79 @@ def test_deeply_nested_observation_is_rejected_not_raised(depth):
     )
     assert raw != json.dumps(obj)
     Observation.from_bytes(raw.encode())  # must not raise, whatever it decides
+
+
+def test_report_from_json_leaves_the_callers_dict_alone():
+    obj = json.loads(HYPOFUZZ_REPORT)
+    obj["since_new_branch"] = obj.pop("since_new_behavior")
+    before = dict(obj)
+    assert Report.from_json(obj) is not None
+    assert obj == before
+
+
+def test_report_columns_match_the_one_validator():
+    good = json.loads(HYPOFUZZ_REPORT)
+    old = dict(good)
+    old["since_new_branch"] = old.pop("since_new_behavior")
+    bad = dict(good, behaviors=True)
+    values = [json.dumps(o).encode() for o in (good, old, bad)] + [b"not json", b"1, 2"]
+    columns, invalid = records.report_columns(values)
+    assert invalid == 3
+    assert columns["since_new_behavior"] == [2393, 2393]
+    assert columns["inputs"] == [sum(good["status_counts"].values())] * 2
+    assert set(columns) == set(records.REPORT_COLUMNS)
+    assert records.report_columns([]) == ({name: [] for name in records.REPORT_COLUMNS}, 0)
+
+
+def test_key_helpers_recognise_only_their_own_keys():
+    key = bytes(range(48))
+    value = encode_choices([1])
+    state, digest = records.parse_failure_observation_key(
+        key, failure_observation_key(key, "unshrunk", value)
+    )
+    assert (state, digest) == ("unshrunk", records.value_digest(value))
+    for other in (
+        records.corpus_observation_key(key, value),
+        failure_observation_key(bytes(48), "shrunk", value),
+        key + b".hypofuzz.failures.bogus." + bytes(20) + b".observation",
+        key + b".hypofuzz.failures.shrunk." + bytes(19) + b".observation",
+    ):
+        assert records.parse_failure_observation_key(key, other) is None
+    assert records.test_key_of_reports_key(records.reports_key(key)) == key
+    assert records.test_key_of_reports_key(records.reports_key(key[:47])) is None
+    assert records.test_key_of_reports_key(records.observations_key(key)) is None
+    assert records.is_reports_key(records.reports_key(key))
+    assert records.is_observations_key(records.observations_key(key))
+    assert not records.is_observations_key(records.corpus_observation_key(key, value))
+    assert records.decode_test_key(key) == key and records.decode_test_key(key[1:]) is None
+
+
+def test_worker_uuids_and_stop_marks_are_validated():
+    assert records.decode_worker_uuid(b"w-1") == "w-1"
+    for bad in (b"", b"\xff", b"a\nb", b"x" * 201):
+        assert records.decode_worker_uuid(bad) is None
+    mark = records.StopMark("w-1", 12.5)
+    assert records.StopMark.from_bytes(mark.to_bytes()) == mark
+    assert json.loads(mark.to_bytes()) == {"worker_uuid": "w-1", "stopped_at": 12.5}
+    for bad in (
+        b'{"worker_uuid": "", "stopped_at": 1}',
+        b'{"worker_uuid": "w", "stopped_at": true}',
+        b'{"worker_uuid": "w", "stopped_at": 1e13}',
+        b'{"worker_uuid": "w", "stopped_at": 1, "x": 0}',
+        b"[]",
+    ):
+        assert records.StopMark.from_bytes(bad) is None
+
+
+def test_no_other_module_spells_a_key():
+    from pathlib import Path
+
+    import hypofuzz_nb
+
+    package = Path(hypofuzz_nb.__file__).parent
+    spelled = (b'b".hypofuzz', b'b"hypofuzz', b'b".secondary"', b'b".pareto"', b'b".fixed"')
+    for path in package.rglob("*.py"):
+        if path.name == "records.py":
+            continue
+        source = path.read_bytes()
+        assert not [s for s in spelled if s in source], path

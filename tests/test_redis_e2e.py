@@ -19,7 +19,8 @@ from deploy_recipe import ENV_VAR, conftest_recipe
 
 from hypofuzz_nb.frames import load
 from hypofuzz_nb.records import TEST_KEYS_KEY
-from hypofuzz_nb.watch import DatabaseWatcher, redis_database_from_url
+from hypofuzz_nb.redis_url import redis_database_from_url
+from hypofuzz_nb.watch import DatabaseWatcher
 
 pytestmark = pytest.mark.redis
 

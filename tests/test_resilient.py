@@ -20,15 +20,16 @@ from hypothesis.database import (
 )
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.errors import HypofuzzNbError
-from hypofuzz_nb.records import observations_key, reports_key, secondary_key
-from hypofuzz_nb.resilient import (
+from hypofuzz_nb.errors import (
     DatabaseReadError,
+    DatabaseUnreachable,
     DatabaseUnreachableWarning,
-    ResilientDatabase,
+    HypofuzzNbError,
 )
-from hypofuzz_nb.store import DatabaseUnreachable, Store
-from hypofuzz_nb.watch import redis_database_from_url
+from hypofuzz_nb.records import observations_key, reports_key, secondary_key
+from hypofuzz_nb.redis_url import redis_database_from_url
+from hypofuzz_nb.resilient import ResilientDatabase
+from hypofuzz_nb.store import Store
 
 KEY = bytes(range(48))
 
@@ -324,7 +325,6 @@ def test_close_reports_unwritten_writes(tmp_path):
 
 @pytest.mark.redis
 def test_memory_mode_reads_buffered_writes_during_an_outage_and_warns_once(make_redis_server):
-    from hypofuzz_nb.resilient import DatabaseUnreachableWarning
 
     server = make_redis_server()
     inner = redis_database_from_url(server.url)

@@ -153,7 +153,7 @@ def test_a_collection_error_is_raised_with_the_users_message(tmp_path):
 def test_a_worker_thread_fuzzes_through_a_redis_outage_and_writes_it_all_after(
     make_redis_server, tmp_path
 ):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     project = make_project(tmp_path, {"test_rich_w8.py": RICH}, "w8")

@@ -17,7 +17,14 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-from hypofuzz_nb.errors import DatabasePathIsFile, HypofuzzNbError
+from hypofuzz_nb.databases import leaf_databases, open_database, walk_databases
+from hypofuzz_nb.errors import (
+    DatabasePathError,
+    DatabasePathIsFile,
+    DatabaseUnreachable,
+    HypofuzzNbError,
+    ReadOnlyStoreError,
+)
 from hypofuzz_nb.records import (
     OBSERVATIONS_LIMIT,
     TEST_KEYS_KEY,
@@ -38,15 +45,19 @@ from hypofuzz_nb.records import (
     secondary_key,
     worker_identity_key,
 )
-from hypofuzz_nb.store import (
-    DatabasePathError,
-    DatabaseUnreachable,
-    ReadOnlyStoreError,
-    Store,
-)
+from hypofuzz_nb.store import Store
 
 KEY = bytes(range(48))
 OTHER_KEY = bytes(range(1, 49))
+
+
+def stored_reports(store: Store, key: bytes) -> list[Report]:
+    """The test's valid reports, read through Store's own reader of report values."""
+    columns = store.report_columns(store.fetch(reports_key(key)))
+    return [
+        Report(**{name: columns[name][i] for name in Report.FIELDS})
+        for i in range(len(columns["nodeid"]))
+    ]
 
 
 def free_port() -> int:
@@ -203,7 +214,7 @@ def test_writes_round_trip_through_reads(database):
 
     assert store.test_keys() == [KEY]
     assert [i.pid for i in store.worker_identities()] == [2]
-    assert sorted(r.inputs for r in store.reports(KEY)) == [10, 20]
+    assert sorted(r.inputs for r in stored_reports(store, KEY)) == [10, 20]
     failures = store.failures(KEY)
     assert [(f.state, f.choices, f.observation.representation) for f in failures] == [
         ("shrunk", (1, True), "test_a(x=1)"),
@@ -230,7 +241,7 @@ def test_read_only_store_refuses_writes_and_reads(tmp_path):
     Store(db).save_report(KEY, report())
     store = Store(db, read_only=True)
     assert isinstance(store.database, ReadOnlyDatabase)
-    assert len(store.reports(KEY)) == 1
+    assert len(stored_reports(store, KEY)) == 1
     for write in (
         lambda: store.register_test(KEY),
         lambda: store.save_report(KEY, report()),
@@ -246,7 +257,7 @@ def test_read_only_store_refuses_writes_and_reads(tmp_path):
 def test_store_reads_through_a_read_only_database(tmp_path):
     db = DirectoryBasedExampleDatabase(tmp_path / "db")
     Store(db).save_report(KEY, report())
-    assert len(Store(ReadOnlyDatabase(db)).reports(KEY)) == 1
+    assert len(stored_reports(Store(ReadOnlyDatabase(db)), KEY)) == 1
 
 
 def test_observation_buffer_is_bounded_and_keeps_foreign_values():
@@ -320,7 +331,7 @@ def test_garbage_in_every_key_is_skipped_and_counted(database):
 
     assert store.test_keys() == [KEY]
     assert [i.uuid for i in store.worker_identities()] == ["a" * 32]
-    assert len(store.reports(KEY)) == 1
+    assert len(stored_reports(store, KEY)) == 1
     assert store.fatal_failure(KEY) is None
     assert [o.representation for o in store.observations(KEY)] == ["o"]
     assert [c for _, c in store.corpus(KEY)] == [(2,)]
@@ -348,7 +359,7 @@ def test_report_with_extra_field_is_skipped():
         good.replace(b'"phase": "generate", ', b"").replace(b', "phase": "generate"', b""),
     )
     store = Store(db)
-    assert len(store.reports(KEY)) == 1
+    assert len(stored_reports(store, KEY)) == 1
     assert store.skipped["report"] == 2
 
 
@@ -358,7 +369,7 @@ def test_old_since_new_branch_reports_are_read():
         reports_key(KEY), report().to_bytes().replace(b"since_new_behavior", b"since_new_branch")
     )
     store = Store(db)
-    assert [r.since_new_behavior for r in store.reports(KEY)] == [3]
+    assert [r.since_new_behavior for r in stored_reports(store, KEY)] == [3]
     assert store.report_columns(list(db.fetch(reports_key(KEY))))["since_new_behavior"] == [3]
 
 
@@ -432,7 +443,7 @@ def test_unreachable_redis_raises_database_unreachable():
     )
     store = Store(RedisExampleDatabase(client))
     with pytest.raises(DatabaseUnreachable, match="Redis server running"):
-        store.reports(KEY)
+        stored_reports(store, KEY)
 
 
 def test_directory_database_path_that_is_a_file(tmp_path):
@@ -548,7 +559,7 @@ def test_fetch_many_over_redis_is_one_round_trip_per_pipeline(redis_database, re
 
 @pytest.mark.redis
 def test_fetch_many_over_a_dead_redis_says_what_to_fix(make_redis_server):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     store = Store(redis_database_from_url(server.url), read_only=True)
@@ -563,7 +574,7 @@ def test_fetch_many_over_a_dead_redis_says_what_to_fix(make_redis_server):
 def test_a_stop_mark_is_ours_and_leaves_hypofuzz_records_as_they_are(database):
     import json
 
-    from hypofuzz_nb.store import STOPPED_WORKERS_KEY
+    from hypofuzz_nb.records import STOPPED_WORKERS_KEY
 
     store = Store(database)
     store.register_worker(identity())
@@ -578,11 +589,12 @@ def test_a_stop_mark_is_ours_and_leaves_hypofuzz_records_as_they_are(database):
     # HypoFuzz rebuilds its records with Cls(**json): they must not change at all.
     after = {k: set(database.fetch(k)) for k in before}
     assert after == before
-    assert store.reports(KEY) == [report()]
+    assert stored_reports(store, KEY) == [report()]
 
 
 def test_old_stop_marks_are_pruned_and_garbage_under_the_key_is_skipped_not_deleted():
-    from hypofuzz_nb.store import STOPPED_MARK_KEEP_S, STOPPED_WORKERS_KEY
+    from hypofuzz_nb.records import STOPPED_WORKERS_KEY
+    from hypofuzz_nb.store import STOPPED_MARK_KEEP_S
 
     database = InMemoryExampleDatabase()
     store = Store(database)
@@ -637,3 +649,63 @@ def test_recent_reports_of_a_stopped_worker_read_as_idle_and_a_new_worker_as_run
     store.save_report(KEY, report("d" * 32, ts=time.time()))
     tests = load(database).tests
     assert tests.loc[tests["database_key"] == key_to_base64(KEY), "status"].tolist() == ["running"]
+
+
+def test_clear_fatal_failure_deletes_the_record():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.save_fatal_failure(KEY, FatalFailure("n", "Traceback"))
+    store.save_fatal_failure(OTHER_KEY, FatalFailure("m", "Traceback"))
+    db.save(fatal_failure_key(KEY), b"garbage too")
+    store.clear_fatal_failure(KEY)
+    assert store.fatal_failure(KEY) is None
+    assert list(db.fetch(fatal_failure_key(KEY))) == []
+    assert store.fatal_failure(OTHER_KEY).nodeid == "m"
+    store.clear_fatal_failure(KEY)  # nothing left to delete: a no-op
+
+
+def test_one_walk_looks_through_every_kind_of_wrapper(tmp_path):
+    from hypothesis.database import BackgroundWriteDatabase
+
+    from hypofuzz_nb.resilient import ResilientDatabase
+
+    a = DirectoryBasedExampleDatabase(tmp_path / "a")
+    b = DirectoryBasedExampleDatabase(tmp_path / "b")
+    memory = InMemoryExampleDatabase()
+    top = MultiplexedDatabase(ReadOnlyDatabase(a), ResilientDatabase(memory))
+    walked = [db for db, _inner in walk_databases(top)]
+    assert walked[0] is top and walked[-1] is memory
+    assert leaf_databases(top) == [a, memory]
+    assert leaf_databases(BackgroundWriteDatabase(b)) == [b]
+    assert leaf_databases(memory) == [memory]
+
+
+def test_a_wrapper_that_wraps_itself_does_not_loop():
+    class Loop(InMemoryExampleDatabase):
+        pass
+
+    loop = Loop()
+    loop.inner = ReadOnlyDatabase(loop)
+    assert len(list(walk_databases(loop))) == 2
+    assert leaf_databases(loop) == []
+
+
+def test_fingerprint_changes_with_the_values_and_probe_reads_nothing(tmp_path):
+    for db in (InMemoryExampleDatabase(), DirectoryBasedExampleDatabase(tmp_path / "db")):
+        store = Store(db, read_only=True)
+        empty = store.fingerprint(KEY)
+        db.save(KEY, b"v")
+        assert store.fingerprint(KEY) != empty
+        db.delete(KEY, b"v")
+        assert store.fingerprint(KEY) == empty
+        store.probe()
+
+
+def test_open_database_refuses_a_file_and_a_missing_path(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("")
+    with pytest.raises(DatabasePathIsFile, match="is a file, not a directory"):
+        open_database(a_file)
+    with pytest.raises(DatabasePathError, match="does not exist"):
+        open_database(tmp_path / "missing")
+    assert open_database(tmp_path).path == tmp_path

@@ -16,15 +16,11 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.errors import HypofuzzNbError, RedisUrlError
 from hypofuzz_nb.records import TEST_KEYS_KEY, reports_key
+from hypofuzz_nb.redis_url import redact_url, redis_database_from_url
 from hypofuzz_nb.resilient import ResilientDatabase
-from hypofuzz_nb.watch import (
-    DatabaseWatcher,
-    RedisUrlError,
-    redact_url,
-    redis_database_from_url,
-)
+from hypofuzz_nb.watch import DatabaseWatcher
 
 KEY = bytes(range(48))
 PASSWORD = "pw-Zq81-never-shown"

@@ -399,7 +399,7 @@ def test_redis_database_changes_arrive_through_pub_sub(redis_database, redis_ser
 
 @pytest.mark.redis
 def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_server, dashboards):
-    from hypofuzz_nb.watch import redis_database_from_url
+    from hypofuzz_nb.redis_url import redis_database_from_url
 
     server = make_redis_server()
     database = redis_database_from_url(server.url)

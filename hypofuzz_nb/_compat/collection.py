@@ -222,31 +222,6 @@ def collection_state_machine_test(machine: type, settings: Any) -> Any:
     return get_state_machine_test(machine, settings=settings)
 
 
-def collection_directory_database_paths(database: object) -> list[Any]:
-    """The paths of every DirectoryBasedExampleDatabase in ``database``, looking inside
-    Hypothesis' wrapper databases (read-only, multiplexed, background-write)."""
-    from hypothesis.database import (
-        BackgroundWriteDatabase,
-        DirectoryBasedExampleDatabase,
-        MultiplexedDatabase,
-        ReadOnlyDatabase,
-    )
-
-    paths = []
-    pending = [database]
-    while pending and len(paths) < 1000:
-        db = pending.pop()
-        if isinstance(db, DirectoryBasedExampleDatabase):
-            paths.append(db.path)
-        elif isinstance(db, MultiplexedDatabase):
-            pending.extend(db._wrapped)
-        elif isinstance(db, ReadOnlyDatabase):
-            pending.append(db._wrapped)
-        elif isinstance(db, BackgroundWriteDatabase):
-            pending.append(db._db)
-    return paths
-
-
 def collection_pytest_package_dirs() -> list[str]:
     """The directories of pytest's private package, whose frames are the tool's own."""
     import _pytest

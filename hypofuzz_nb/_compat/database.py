@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# --- store (used by hypofuzz_nb.store) ---------------------------------------------
+# --- store (used by hypofuzz_nb.store and hypofuzz_nb.databases) ---------------------
 
 
 def store_inner_databases(database: object) -> list[object]:
@@ -125,6 +125,18 @@ def store_redis_fetch_many(database: object, keys: list[bytes]) -> list[list[byt
         pipe.expire(prefix + key, database._expire_after)
     results = pipe.execute()
     return [list(results[2 * i]) for i in range(len(keys))]
+
+
+def store_directory_value_names(database: object, key: bytes) -> list[str]:
+    """The file names (value hashes) under ``key`` of a directory database, sorted:
+    a fingerprint of the key's values that needs no file to be read."""
+    import os
+
+    db: Any = database
+    try:
+        return sorted(os.listdir(db._key_path(key)))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 # --- resilient (used by hypofuzz_nb.resilient) -------------------------------------
@@ -295,15 +307,3 @@ def watch_decode_redis_message(data: object) -> tuple[str, bytes, bytes | None] 
         )
     except (ValueError, TypeError, binascii.Error, RecursionError):
         return None
-
-
-def watch_directory_value_names(database: object, key: bytes) -> list[str]:
-    """The file names (value hashes) under ``key`` of a directory database, sorted:
-    a fingerprint of the key's values that needs no file to be read."""
-    import os
-
-    db: Any = database
-    try:
-        return sorted(os.listdir(db._key_path(key)))
-    except (FileNotFoundError, NotADirectoryError):
-        return []

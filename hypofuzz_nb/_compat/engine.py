@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from random import Random
 
-# --- failures (used by hypofuzz_nb.failures) -----------------------------------------
+# --- reproduce (used by hypofuzz_nb.reproduce) ----------------------------------------
 
 
-def failures_call_with_settings(test: object, settings: object, kwargs: dict) -> object:
+def reproduce_call_with_settings(test: object, settings: object, kwargs: dict) -> object:
     """Call the ``@given`` test ``test`` under ``settings`` instead of its own.
 
     A ``@given`` wrapper reads ``_hypothesis_internal_use_settings`` each time it is
@@ -312,3 +312,12 @@ def replay_sort_key(data: Any) -> tuple[int, tuple[int, ...]]:
     from hypothesis.internal.conjecture.shrinker import sort_key
 
     return sort_key(data.nodes)
+
+
+# --- reproduce (used by hypofuzz_nb.reproduce) -------------------------------------
+
+
+def reproduce_test_settings(test: object) -> object | None:
+    """The settings a ``@given`` test was decorated with (Hypothesis keeps them in
+    ``_hypothesis_internal_use_settings``), or ``None`` if it has none."""
+    return getattr(test, "_hypothesis_internal_use_settings", None)

@@ -1,4 +1,4 @@
-"""The failures section of hypofuzz_nb._compat against the installed Hypothesis."""
+"""The reproduce section of hypofuzz_nb._compat against the installed Hypothesis."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_call_with_settings_uses_them_for_one_call_only():
     def test_f(extra, n):
         seen.append((n, extra))
 
-    _compat.failures_call_with_settings(
+    _compat.reproduce_call_with_settings(
         test_f, settings(max_examples=1, database=None, phases=[Phase.generate]), {"extra": 1}
     )
     assert len(seen) == 1
@@ -35,5 +35,15 @@ def test_call_with_settings_restores_them_when_the_test_fails():
 
     before = test_g._hypothesis_internal_use_settings
     with pytest.raises(KeyError):
-        _compat.failures_call_with_settings(test_g, settings(database=None), {})
+        _compat.reproduce_call_with_settings(test_g, settings(database=None), {})
     assert test_g._hypothesis_internal_use_settings is before
+
+
+def test_test_settings_are_the_given_tests_own():
+    @settings(max_examples=3, database=None)
+    @given(st.integers())
+    def test_f(n):
+        pass
+
+    assert _compat.reproduce_test_settings(test_f).max_examples == 3
+    assert _compat.reproduce_test_settings(lambda: None) is None

@@ -23,26 +23,10 @@ from hypothesis import Phase, settings
 from hypothesis.database import ExampleDatabase, ReadOnlyDatabase
 
 from hypofuzz_nb import _compat, records
-from hypofuzz_nb.errors import HypofuzzNbError
+from hypofuzz_nb.errors import FailureDidNotReproduce, HypofuzzNbError, TestNotFound
 from hypofuzz_nb.postmortem import post_mortem
 
-__all__ = [
-    "Failure",
-    "FailureDidNotReproduce",
-    "TestNotFound",
-    "failures",
-    "highlight_traceback",
-]
-
-
-class FailureDidNotReproduce(HypofuzzNbError):
-    """The failing example ran and passed: the bug is fixed, or the test is flaky."""
-
-
-class TestNotFound(HypofuzzNbError):
-    """The test a failure belongs to cannot be found to re-run it."""
-
-    __test__ = False  # not a pytest test class, despite the name
+__all__ = ["Failure", "failures", "highlight_traceback"]
 
 
 def highlight_traceback(traceback: str) -> str:
@@ -251,7 +235,7 @@ class Failure:
         return "::" in self.nodeid and path.endswith(".py")
 
     def _replay_settings(self, test: Any) -> settings:
-        parent = getattr(test, "_hypothesis_internal_use_settings", None)
+        parent = _compat.reproduce_test_settings(test)
         if self.choices is not None:
             replay_db: ExampleDatabase = _ReplayDatabase(records.encode_choices(self.choices))
         elif self.database is not None:
@@ -279,7 +263,7 @@ class Failure:
                 f"{self.nodeid}: no @given test named {name!r} in the notebook's namespace; "
                 "run the cell that defines it first."
             )
-        _compat.failures_call_with_settings(test, self._replay_settings(test), {})
+        _compat.reproduce_call_with_settings(test, self._replay_settings(test), {})
 
     def _reproduce_file_test(self, paths: list[str] | None) -> None:
         path = self.nodeid.split("::", 1)[0]
@@ -309,7 +293,7 @@ class Failure:
                     f"(found: {found}); was it renamed or removed?"
                 )
             with target.fixtures() as kwargs:
-                _compat.failures_call_with_settings(
+                _compat.reproduce_call_with_settings(
                     target.test, self._replay_settings(target.test), dict(kwargs)
                 )
 
@@ -318,7 +302,7 @@ class _ReplayDatabase(ExampleDatabase):
     """Answers every test's primary key with one stored failure; keeps nothing.
 
     Hypothesis' reuse phase replays the values under the test's primary key (a
-    48-byte digest) first. Answering any 48-byte key means the replay does not
+    ``records.TEST_KEY_LENGTH``-byte digest) first. Answering any such key means the replay does not
     depend on recomputing that digest (which for parametrized tests includes the
     node id only while pytest's plugin runs the test); the secondary and pareto
     keys are longer and get nothing, and saves and deletes are dropped, so a
@@ -330,7 +314,7 @@ class _ReplayDatabase(ExampleDatabase):
         self._value = choices_bytes
 
     def fetch(self, key: bytes):  # type: ignore[override]
-        if len(key) == _DIGEST_SIZE:
+        if records.decode_test_key(key) is not None:
             yield self._value
 
     def save(self, key: bytes, value: bytes) -> None:
@@ -338,10 +322,6 @@ class _ReplayDatabase(ExampleDatabase):
 
     def delete(self, key: bytes, value: bytes) -> None:
         pass
-
-
-#: Hypothesis' per-test keys are sha384 digests.
-_DIGEST_SIZE = 48
 
 
 def _example_from_representation(representation: str) -> str | None:

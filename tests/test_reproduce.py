@@ -13,14 +13,8 @@ from hypothesis import strategies as st
 
 import hypofuzz_nb
 from hypofuzz_nb import _compat, records
-from hypofuzz_nb.errors import HypofuzzNbError
-from hypofuzz_nb.failures import (
-    Failure,
-    FailureDidNotReproduce,
-    TestNotFound,
-    failures,
-    highlight_traceback,
-)
+from hypofuzz_nb.errors import FailureDidNotReproduce, HypofuzzNbError, TestNotFound
+from hypofuzz_nb.reproduce import Failure, failures, highlight_traceback
 
 
 class PlantedBug(Exception):
