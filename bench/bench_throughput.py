@@ -1,6 +1,6 @@
 """Throughput: test-body calls per second of the fuzzer (coverage on) against plain
 Hypothesis generating the same tests, in the same wall time, interleaved run by run;
-with the mean size of the inputs each side runs and the behaviours each reached, so
+with the mean size of the inputs each side runs and the behaviors each reached, so
 that smaller inputs cannot pass for speed.
 
     python bench/bench_throughput.py [--seconds 5] [--runs 5] [--quick]
