@@ -138,8 +138,8 @@ class WorkerError(HypofuzzNbError):
     """The fuzzing session could not start, or a worker failed in a way the user can fix."""
 
 
-class UnknownTest(HypofuzzNbError):
-    """A node id that names none of the tests collected."""
+class UnknownTest(TestNotFound):
+    """A node id that names none of the tests collected (a kind of :class:`TestNotFound`)."""
 
     def __init__(self, nodeid: str, known: list[str]) -> None:
         self.nodeid = nodeid
