@@ -121,3 +121,14 @@ class ReplayError(HypofuzzNbError):
             f"replaying the stored inputs in a subprocess failed (exit status {returncode}); "
             f"its output ends with:\n\n{output.rstrip() or '(no output)'}"
         )
+
+
+class BadSampleSize(HypofuzzNbError, ValueError):
+    """``sample=`` is not a positive whole number of inputs."""
+
+    def __init__(self, sample: object) -> None:
+        self.sample = sample
+        super().__init__(
+            f"sample must be a positive whole number of inputs to replay per test "
+            f"(or None for the stored observations only), not {sample!r}"
+        )
