@@ -1,0 +1,128 @@
+"""The view of stuck branches: :func:`stuck_view` and :class:`StuckView`.
+
+Static HTML, per test: whether it is on a plateau (and for how long: fuzzing time
+and inputs since its last new behavior), then each condition line its corpus
+reaches with a branch never taken: the condition's source, where the untaken
+branch would go (with that line's source), how many stored inputs reach the
+condition, and the smallest of them (the input that came closest). All generated
+text is HTML-escaped. ``repr()`` is the same as text, for consoles.
+"""
+
+from __future__ import annotations
+
+import html
+import linecache
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from hypofuzz_nb.stuck_branches import measure_stuck, stuck_branches
+
+__all__ = ["StuckView", "stuck_view"]
+
+_CSS = """
+.hfnb-stuck {font-family: sans-serif; font-size: 13px}
+.hfnb-stuck h4 {margin: 12px 0 4px}
+.hfnb-stuck .plateau {color: #a00; font-weight: bold}
+.hfnb-stuck .growing {color: #070}
+.hfnb-stuck table {border-collapse: collapse; font-size: 12px}
+.hfnb-stuck td, .hfnb-stuck th {padding: 2px 8px; vertical-align: top; text-align: left;
+  border-bottom: 1px solid #eee}
+.hfnb-stuck code {white-space: pre; background: #ffa}
+.hfnb-stuck code.to {background: #fdd}
+.hfnb-stuck td.i {font-family: monospace; white-space: pre-wrap}
+"""
+
+
+class StuckView:
+    """Stuck branches as HTML (``_repr_html_``) and text; ``frame`` is
+    :func:`hypofuzz_nb.stuck`'s frame, ``plateaus`` the :func:`hypofuzz_nb.plateaus` one."""
+
+    def __init__(self, frame: pd.DataFrame, plateaus: pd.DataFrame) -> None:
+        self.frame = frame
+        self.plateaus = plateaus
+
+    def _tests(self) -> list[str]:
+        return sorted(set(self.frame.nodeid) | set(self.plateaus.nodeid))
+
+    def _progress(self, nodeid: str) -> tuple[bool, str]:
+        rows = self.plateaus[self.plateaus.nodeid == nodeid]
+        if rows.empty:
+            return False, "no progress reports"
+        row = rows.iloc[0]
+        words = (
+            f"{row.behaviors} behaviors, none new for {row.since_s:.0f} s "
+            f"and {row.since_inputs:,} inputs"
+        )
+        return bool(row.plateau), ("on a plateau: " if row.plateau else "still growing: ") + words
+
+    def __repr__(self) -> str:
+        if not self._tests():
+            return "StuckView(no stored corpus or reports)"
+        out = []
+        for nodeid in self._tests():
+            out.append(f"{nodeid}: {self._progress(nodeid)[1]}")
+            for row in self.frame[self.frame.nodeid == nodeid].itertuples():
+                out.append(
+                    f"  {os.path.basename(row.file)}:{row.line} {row.condition}  "
+                    f"never -> {_target(row.branch_to)} ({row.line_hits} inputs reach it; "
+                    f"closest: {' '.join(str(row.closest_input).split())})"
+                )
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        if not self._tests():
+            return "<p>No stored corpus or progress reports: fuzz the tests first.</p>"
+        sections = []
+        for nodeid in self._tests():
+            on_plateau, words = self._progress(nodeid)
+            css = "plateau" if on_plateau else "growing"
+            rows = self.frame[self.frame.nodeid == nodeid]
+            body = (
+                "".join(_row(r) for r in rows.itertuples())
+                if not rows.empty
+                else "<tr><td colspan=4>Every branch next to reached code is taken.</td></tr>"
+            )
+            sections.append(
+                f'<h4>{_esc(nodeid)} <span class="{css}">{_esc(words)}</span></h4>'
+                "<table><tr><th>condition</th><th>never taken</th>"
+                "<th>inputs reaching it</th><th>closest input</th></tr>"
+                f"{body}</table>"
+            )
+        return f'<div class="hfnb-stuck"><style>{_CSS}</style>{"".join(sections)}</div>'
+
+
+def stuck_view(
+    database: Any = None,
+    *,
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
+    nodeid: str | None = None,
+    include: Sequence[str] | None = None,
+    omit: Sequence[str] | None = None,
+) -> StuckView:
+    """The view of :func:`hypofuzz_nb.stuck` (same arguments, same errors)."""
+    coverage, plateaus = measure_stuck(database, paths, nodeid, include, omit)
+    return StuckView(stuck_branches(coverage, plateaus), plateaus)
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _target(to: int) -> str:
+    return f"line {to}" if to > 0 else "exit"
+
+
+def _row(row: Any) -> str:
+    shown = os.path.relpath(row.file) if row.file.startswith(os.getcwd() + os.sep) else row.file
+    target = _esc(_target(row.branch_to))
+    if row.branch_to > 0:
+        source = linecache.getline(row.file, row.branch_to).strip()
+        target += f' <code class="to">{_esc(source)}</code>'
+    return (
+        f"<tr><td>{_esc(shown)}:{row.line} <code>{_esc(row.condition)}</code></td>"
+        f"<td>→ {target}</td><td>{row.line_hits}</td>"
+        f'<td class="i">{_esc(row.closest_input)}</td></tr>'
+    )
