@@ -64,7 +64,24 @@ class DistributionsView:
         counts = self.data.counts
         if counts.empty:
             return "<p>No observations stored: fuzz the tests first, or pass sample=.</p>"
-        sections = [_section(self.data, row.nodeid, row.source) for row in counts.itertuples()]
+        data = self.data
+        # grouped once: masking the frames per test is quadratic in the number of tests
+        inputs = dict(tuple(data.inputs.groupby(["nodeid", "source"], sort=False, observed=True)))
+        features = dict(
+            tuple(data.features.groupby(["nodeid", "source"], sort=False, observed=True))
+        )
+        examples = dict(tuple(data.examples.groupby("nodeid", sort=False, observed=True)))
+        last_source = counts.groupby("nodeid", sort=False, observed=True).source.last()
+        empty = data.features.iloc[:0]
+        sections = [
+            _section(
+                row,
+                inputs[(row.nodeid, row.source)],
+                features.get((row.nodeid, row.source), empty),
+                examples[row.nodeid] if row.source == last_source[row.nodeid] else None,
+            )
+            for row in counts.itertuples()
+        ]
         return f'<div class="hfnb-dist"><style>{_CSS}</style>{"".join(sections)}</div>'
 
 
@@ -148,17 +165,16 @@ def svg_bars(counts: pd.Series) -> str:
     )
 
 
-def _section(data: Distributions, nodeid: str, source: str) -> str:
-    counts = data.counts[(data.counts.nodeid == nodeid) & (data.counts.source == source)]
-    inputs = data.inputs[(data.inputs.nodeid == nodeid) & (data.inputs.source == source)]
-    features = data.features[(data.features.nodeid == nodeid) & (data.features.source == source)]
+def _section(
+    row: Any, inputs: pd.DataFrame, features: pd.DataFrame, examples: pd.DataFrame | None
+) -> str:
+    """One test and source; ``examples`` only after the test's last source (else None)."""
     names = ["inputs", *INPUT_STATUSES, "duplicate"]
-    row = counts.iloc[0]
     table = (
         "<table><tr>"
         + "".join(f"<th>{n}</th>" for n in names)
         + "</tr><tr>"
-        + "".join(f"<td>{int(row[n])}</td>" for n in names)
+        + "".join(f"<td>{int(getattr(row, n))}</td>" for n in names)
         + "</tr></table>"
     )
     charts = [
@@ -171,24 +187,19 @@ def _section(data: Distributions, nodeid: str, source: str) -> str:
             charts.append(_figure(f"target({name})", svg_histogram(numbers)))
         else:
             charts.append(_figure(f"event {name}", svg_bars(group.value.value_counts())))
-    examples = data.examples[data.examples.nodeid == nodeid]
-    if source != data.counts.source[data.counts.nodeid == nodeid].iloc[-1]:
-        examples = examples.iloc[
-            :0
-        ]  # the examples of a test are listed once, after its last source
-    example_rows = "".join(
-        f'<tr><td>{e.count}</td><td>{_esc(e.status)}</td><td class="r" '
-        f'title="{_esc(e.representation)}">{_esc(_short(e.representation))}</td></tr>'
-        for e in examples.head(MAX_EXAMPLES).itertuples()
-    )
-    listed = (
-        f"<details><summary>{len(examples)} distinct inputs (smallest first)</summary>"
-        f"<table><tr><th>count</th><th>status</th><th>input</th></tr>{example_rows}</table>"
-        "</details>"
-        if len(examples)
-        else ""
-    )
+    listed = ""
+    if examples is not None and len(examples):
+        example_rows = "".join(
+            f'<tr><td>{e.count}</td><td>{_esc(e.status)}</td><td class="r" '
+            f'title="{_esc(e.representation)}">{_esc(_short(e.representation))}</td></tr>'
+            for e in examples.head(MAX_EXAMPLES).itertuples()
+        )
+        listed = (
+            f"<details><summary>{len(examples)} distinct inputs (smallest first)</summary>"
+            f"<table><tr><th>count</th><th>status</th><th>input</th></tr>{example_rows}</table>"
+            "</details>"
+        )
     return (
-        f"<h4>{_esc(nodeid)} — {_esc(source)} observations</h4>{table}"
+        f"<h4>{_esc(row.nodeid)} — {_esc(row.source)} observations</h4>{table}"
         f'<div class="charts">{"".join(charts)}</div>{listed}'
     )

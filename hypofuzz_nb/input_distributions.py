@@ -202,8 +202,9 @@ def distributions(
     if isinstance(database, (str, os.PathLike)):
         database = open_database(database)
     store = Store(private_database(database), read_only=True) if database is not None else None
+    read: dict[bytes, list[Observation]] = {}
     if store is not None and not keys:
-        keys = _tests_in(store)
+        keys = _tests_in(store, read)
     if nodeid is not None:
         if nodeid not in keys:
             raise UnknownTest(nodeid, sorted(keys))
@@ -212,18 +213,22 @@ def distributions(
         return _build([])
     triples: list[tuple[str, str, Observation]] = []
     for name, key in sorted(keys.items()):
-        triples.extend((name, "stored", o) for o in store.observations(key))
+        stored = read[key] if key in read else store.observations(key)
+        triples.extend((name, "stored", o) for o in stored)
     if sample is not None:
         triples.extend(_sample(store, keys, where, sample))
     return _build(triples)
 
 
-def _tests_in(store: Any) -> dict[str, bytes]:
-    """The tests a database holds, by the node id their reports or observations name."""
+def _tests_in(store: Any, read: dict[bytes, list[Observation]]) -> dict[str, bytes]:
+    """The tests a database holds, by the node id their reports or observations name
+    (the observations read are kept in ``read``, by key)."""
     out = {}
     for key in store.test_keys():
-        reports = store.reports(key)
-        names = [r.nodeid for r in reports] or [o.property for o in store.observations(key)]
+        names = [r.nodeid for r in store.reports(key)]
+        if not names:
+            read[key] = store.observations(key)
+            names = [o.property for o in read[key]]
         if names:
             out[max(names)] = key
     return out
