@@ -27,6 +27,7 @@ _CSS = """
 .hfnb-stuck h4 {margin: 12px 0 4px}
 .hfnb-stuck .plateau {color: #a00; font-weight: bold}
 .hfnb-stuck .growing {color: #070}
+.hfnb-stuck .unknown {color: #777}
 .hfnb-stuck table {border-collapse: collapse; font-size: 12px}
 .hfnb-stuck td, .hfnb-stuck th {padding: 2px 8px; vertical-align: top; text-align: left;
   border-bottom: 1px solid #eee}
@@ -47,16 +48,19 @@ class StuckView:
     def _tests(self) -> list[str]:
         return sorted(set(self.frame.nodeid) | set(self.plateaus.nodeid))
 
-    def _progress(self, nodeid: str) -> tuple[bool, str]:
+    def _progress(self, nodeid: str) -> tuple[str, str]:
+        """``(CSS class, words)`` of the test's plateau state."""
         rows = self.plateaus[self.plateaus.nodeid == nodeid]
         if rows.empty:
-            return False, "no progress reports"
+            return "unknown", "no progress reports"
         row = rows.iloc[0]
         words = (
             f"{row.behaviors} behaviors, none new for {row.since_s:.0f} s "
             f"and {row.since_inputs:,} inputs"
         )
-        return bool(row.plateau), ("on a plateau: " if row.plateau else "still growing: ") + words
+        if row.plateau:
+            return "plateau", "on a plateau: " + words
+        return "growing", "still growing: " + words
 
     def __repr__(self) -> str:
         if not self._tests():
@@ -77,8 +81,7 @@ class StuckView:
             return "<p>No stored corpus or progress reports: fuzz the tests first.</p>"
         sections = []
         for nodeid in self._tests():
-            on_plateau, words = self._progress(nodeid)
-            css = "plateau" if on_plateau else "growing"
+            css, words = self._progress(nodeid)
             rows = self.frame[self.frame.nodeid == nodeid]
             body = (
                 "".join(_row(r) for r in rows.itertuples())
