@@ -86,7 +86,10 @@ def stuck(
     """The stuck branches of each test (see the module docstring), from the coverage of
     its stored corpus (arguments and errors of :func:`hypofuzz_nb.coverage`) and its
     progress reports (:func:`hypofuzz_nb.load`)."""
-    return stuck_branches(*measure_stuck(database, paths, nodeid, include, omit))
+    from hypofuzz_nb.plateau_signal import plateaus
+
+    coverage, reports = measure_stuck(database, paths, nodeid, include, omit)
+    return stuck_branches(coverage, plateaus(reports))
 
 
 def measure_stuck(
@@ -96,10 +99,9 @@ def measure_stuck(
     include: Sequence[str] | None,
     omit: Sequence[str] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(coverage frame, plateaus frame)`` for :func:`stuck` and its view."""
+    """``(coverage frame, load()'s reports frame)`` for :func:`stuck` and its view."""
     from hypofuzz_nb.corpus_coverage import coverage
     from hypofuzz_nb.frames import load
-    from hypofuzz_nb.plateau_signal import plateaus
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -107,4 +109,4 @@ def measure_stuck(
     reports = load(database, paths=paths).reports
     if nodeid is not None:
         reports = reports[reports.nodeid == nodeid]
-    return frame, plateaus(reports)
+    return frame, reports

@@ -1,7 +1,8 @@
 """The view of stuck branches: :func:`stuck_view` and :class:`StuckView`.
 
 Static HTML, per test: whether it is on a plateau (and for how long: fuzzing time
-and inputs since its last new behavior), then each condition line its corpus
+and inputs since its last new behavior, drawn as its behaviors against inputs with
+the plateau in red), then each condition line its corpus
 reaches with a branch never taken: the condition's source, where the untaken
 branch would go (with that line's source), how many stored inputs reach the
 condition, and the smallest of them (the input that came closest). All generated
@@ -18,9 +19,13 @@ from typing import Any
 
 import pandas as pd
 
+from hypofuzz_nb.plateau_signal import plateaus
 from hypofuzz_nb.stuck_branches import measure_stuck, stuck_branches
 
 __all__ = ["StuckView", "stuck_view"]
+
+#: Size of the behaviors-against-inputs curve beside each test's name.
+_CURVE_WIDTH, _CURVE_HEIGHT = 160, 28
 
 _CSS = """
 .hfnb-stuck {font-family: sans-serif; font-size: 13px}
@@ -28,6 +33,7 @@ _CSS = """
 .hfnb-stuck .plateau {color: #a00; font-weight: bold}
 .hfnb-stuck .growing {color: #070}
 .hfnb-stuck .unknown {color: #777}
+.hfnb-stuck svg {vertical-align: middle; margin-left: 8px}
 .hfnb-stuck table {border-collapse: collapse; font-size: 12px}
 .hfnb-stuck td, .hfnb-stuck th {padding: 2px 8px; vertical-align: top; text-align: left;
   border-bottom: 1px solid #eee}
@@ -39,11 +45,15 @@ _CSS = """
 
 class StuckView:
     """Stuck branches as HTML (``_repr_html_``) and text; ``frame`` is
-    :func:`hypofuzz_nb.stuck`'s frame, ``plateaus`` the :func:`hypofuzz_nb.plateaus` one."""
+    :func:`hypofuzz_nb.stuck`'s frame, ``plateaus`` the :func:`hypofuzz_nb.plateaus`
+    one; ``reports`` (``load().reports``, optional) draws each test's curve."""
 
-    def __init__(self, frame: pd.DataFrame, plateaus: pd.DataFrame) -> None:
+    def __init__(
+        self, frame: pd.DataFrame, plateaus: pd.DataFrame, reports: pd.DataFrame | None = None
+    ) -> None:
         self.frame = frame
         self.plateaus = plateaus
+        self.reports = reports
 
     def _tests(self) -> list[str]:
         return sorted(set(self.frame.nodeid) | set(self.plateaus.nodeid))
@@ -88,8 +98,9 @@ class StuckView:
                 if not rows.empty
                 else "<tr><td colspan=4>Every branch next to reached code is taken.</td></tr>"
             )
+            curve = "" if self.reports is None else _curve(self.reports, nodeid, self.plateaus)
             sections.append(
-                f'<h4>{_esc(nodeid)} <span class="{css}">{_esc(words)}</span></h4>'
+                f'<h4>{_esc(nodeid)} <span class="{css}">{_esc(words)}</span>{curve}</h4>'
                 "<table><tr><th>condition</th><th>never taken</th>"
                 "<th>inputs reaching it</th><th>closest input</th></tr>"
                 f"{body}</table>"
@@ -106,8 +117,9 @@ def stuck_view(
     omit: Sequence[str] | None = None,
 ) -> StuckView:
     """The view of :func:`hypofuzz_nb.stuck` (same arguments, same errors)."""
-    coverage, plateaus = measure_stuck(database, paths, nodeid, include, omit)
-    return StuckView(stuck_branches(coverage, plateaus), plateaus)
+    coverage, reports = measure_stuck(database, paths, nodeid, include, omit)
+    signal = plateaus(reports)
+    return StuckView(stuck_branches(coverage, signal), signal, reports)
 
 
 def _esc(text: Any) -> str:
@@ -128,4 +140,32 @@ def _row(row: Any) -> str:
         f"<tr><td>{_esc(shown)}:{row.line} <code>{_esc(row.condition)}</code></td>"
         f"<td>→ {target}</td><td>{row.line_hits}</td>"
         f'<td class="i">{_esc(row.closest_input)}</td></tr>'
+    )
+
+
+def _curve(reports: pd.DataFrame, nodeid: str, signal: pd.DataFrame) -> str:
+    """An inline SVG of the test's behaviors against its inputs; the stretch since its
+    last new behavior is red when it makes a plateau."""
+    series = reports[reports.nodeid == nodeid].sort_values("inputs", kind="stable")
+    if len(series) < 2:
+        return ""
+    x = series.inputs.to_numpy(dtype="float64")
+    y = series.behaviors.to_numpy(dtype="float64")
+    span_x = max(x[-1] - x[0], 1.0)
+    span_y = max(y.max() - y.min(), 1.0)
+    px = (x - x[0]) / span_x * _CURVE_WIDTH
+    py = _CURVE_HEIGHT - 2 - (y - y.min()) / span_y * (_CURVE_HEIGHT - 4)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
+    flat = ""
+    row = signal[signal.nodeid == nodeid]
+    if not row.empty and bool(row.plateau.iloc[0]):
+        start = px[-1] - row.since_inputs.iloc[0] / span_x * _CURVE_WIDTH
+        flat = (
+            f'<line x1="{start:.1f}" y1="{py[-1]:.1f}" x2="{px[-1]:.1f}" y2="{py[-1]:.1f}" '
+            'stroke="#c00" stroke-width="3"/>'
+        )
+    return (
+        f'<svg width="{_CURVE_WIDTH}" height="{_CURVE_HEIGHT}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>behaviors against inputs</title>'
+        f'<polyline points="{points}" fill="none" stroke="#36c"/>{flat}</svg>'
     )

@@ -292,6 +292,7 @@ def test_stuck_branches_with_their_condition_line_and_closest_input(tmp_path, mo
     assert "on a plateau" in page and "40,000" not in page  # since the plateau began
     assert "none new for 85 s and 39,100 inputs" in page
     assert "<code>if x == 200:</code>" in page
+    assert page.count("<polyline") == 1 and 'stroke="#c00"' in page  # the plateau, in red
     assert "return &quot;magic&quot;" in page
     assert f"branchy.py:{check} if x == 200:" in repr(view)
 
