@@ -17,7 +17,7 @@ Frames of :class:`Distributions` (exactly the columns and dtypes of
     were ``invalid`` (rejected by ``assume()``, ``.filter()`` or a skip), or were an
     ``overrun`` (drew more choices than allowed); these four add up to ``inputs``.
     ``duplicate`` counts inputs whose representation repeats an earlier input's of
-    the same test and source (also counted under their status), as Tyche does.
+    the same test and source (also counted under their status).
 ``inputs`` (one row per observation, in the order of :attr:`Distributions.observations`)
     ``status`` (passed, failed, invalid, overrun), ``duplicate``, ``how_generated``,
     ``size`` (characters of the representation: known for every input),
@@ -133,7 +133,9 @@ class Distributions:
 
     def write_jsonl(self, path: str | os.PathLike[str]) -> int:
         """Write the observations to ``path`` in Hypothesis' observability format, one
-        test case per line (a file Tyche opens); returns how many were written."""
+        test case per line (a file Tyche opens; its directory is created if need be);
+        returns how many were written."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             for observation in self.observations:
                 f.write(json.dumps(tyche_record(observation), allow_nan=False) + "\n")

@@ -197,7 +197,7 @@ def test_a_real_fuzzing_run_sampled_and_exported_for_tyche(tmp_path, monkeypatch
     assert np.isfinite(x.number).all() and (x.number <= 255).all()
     assert "x=" in data.examples.representation.iloc[0]
     # Tyche reads one JSON object per line in Hypothesis' observability format
-    path = tmp_path / "observations.jsonl"
+    path = tmp_path / ".hypothesis" / "observed" / "testcases.jsonl"
     assert data.write_jsonl(path) == len(data.inputs)
     lines = path.read_text().splitlines()
     assert len(lines) == len(data.inputs)
