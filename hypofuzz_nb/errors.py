@@ -171,3 +171,14 @@ class DatabaseUnreachableWarning(UserWarning):
 
 class SkippedValuesWarning(UserWarning):
     """Some database values could not be decoded and were skipped (left untouched)."""
+
+
+class BadSampleSize(HypofuzzNbError, ValueError):
+    """``sample=`` is not a positive whole number of inputs."""
+
+    def __init__(self, sample: object) -> None:
+        self.sample = sample
+        super().__init__(
+            f"sample must be a positive whole number of inputs to replay per test "
+            f"(or None for the stored observations only), not {sample!r}"
+        )

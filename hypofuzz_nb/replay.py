@@ -21,6 +21,11 @@ and is called as:
 * ``probe.result(tests)``: once, after every test ran; ``tests`` are the
   :class:`ReplayedTest` results; returns anything picklable.
 
+A probe with a ``ran`` method observes each input instead: the first pass runs under
+Hypothesis' observability (representation and arguments are built, so the second
+pass is skipped) and ``probe.ran(test_index, input_index, data, status, exception,
+representation)`` is called after each input, with the frozen ConjectureData.
+
 The first pass gives each input its status and Hypothesis sort key; the second its
 representation (only for inputs whose representation the request does not give). A test whose fixtures fail to set up gets ``error`` (the user's
 traceback) and no inputs. This module imports no pandas: the subprocess stays light.
@@ -34,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -60,6 +66,10 @@ class ReplayRequest:
     probe_options: dict[str, Any] = field(default_factory=dict)
     pytest_args: list[str] = field(default_factory=list)
     representations: dict[str, list[str | None]] = field(default_factory=dict)
+    #: ``None``: each input replays exactly its choices. A number: the choices are a
+    #: prefix (a mutation), draws past it come fresh from a Random seeded with the
+    #: input's index, up to this many choices in all.
+    max_choices: int | None = None
 
 
 @dataclass
@@ -125,6 +135,7 @@ def _run_test(
     inputs: Sequence[tuple],
     known: Sequence[str | None],
     probe: Any,
+    max_choices: int | None = None,
 ) -> ReplayedTest:
     from hypothesis import Verbosity
     from hypothesis import settings as Settings
@@ -137,15 +148,26 @@ def _run_test(
     try:
         with target.fixtures() as kwargs:
             state = _compat.engine_make_state(target.test, kwargs, settings)
+            ran = getattr(probe, "ran", None)
             for i, choices in enumerate(inputs):
-                data = _compat.engine_new_data(choices, Random(0), provider, len(choices))
-                with probe.input(index, i):
-                    status, _exception = _compat.engine_execute(state, data)
+                limit = len(choices) if max_choices is None else max_choices
+                data = _compat.engine_new_data(choices, Random(i), provider, limit)
+                observing = _compat.engine_observing(state) if ran else nullcontext({})
+                with probe.input(index, i), observing as observed:
+                    status, exception = _compat.engine_execute(state, data)
+                representation = observed.get("representation", "")
+                if ran is not None:
+                    ran(index, i, data, status, exception, representation)
+                ran_choices = (
+                    tuple(choices) if max_choices is None else _compat.engine_choices(data)
+                )
                 replayed.append(
-                    ReplayedInput(tuple(choices), status, _compat.replay_sort_key(data), "")
+                    ReplayedInput(
+                        ran_choices, status, _compat.replay_sort_key(data), representation
+                    )
                 )
             for entry, representation in zip(replayed, known, strict=False):
-                entry.representation = representation or ""
+                entry.representation = representation or entry.representation
             with probe.paused():
                 for entry in replayed:
                     if entry.representation:
@@ -186,7 +208,9 @@ def _main(request_path: str, result_path: str) -> None:
                 results[nodeid] = ReplayedTest(nodeid, [], "the test was not collected again")
             else:
                 known = request.representations.get(nodeid, [])
-                results[nodeid] = _run_test(target, index, inputs, known, probe)
+                results[nodeid] = _run_test(
+                    target, index, inputs, known, probe, request.max_choices
+                )
     tests = [results[nodeid] for nodeid in request.tests]
     probe_result = probe.result(tests)
     with open(result_path, "wb") as f:
