@@ -121,3 +121,8 @@ class ReplayError(HypofuzzNbError):
             f"replaying the stored inputs in a subprocess failed (exit status {returncode}); "
             f"its output ends with:\n\n{output.rstrip() or '(no output)'}"
         )
+
+
+class ClusterError(HypofuzzNbError):
+    """Fuzzing on a Dask cluster cannot start: the scheduler is unreachable, a worker
+    differs from the notebook, or the database is not one that every worker shares."""
