@@ -245,6 +245,13 @@ class DaskSupervisor:
             if cluster != LOCAL:
                 archive, digest = project_archive(root)
                 self._client.register_plugin(ProjectFiles(archive, digest))
+            try:
+                pickled = None if explicit_database is None else pickle.dumps(explicit_database)
+            except Exception as e:
+                raise ClusterError(
+                    f"database={explicit_database!r} cannot be sent to Dask workers ({e}): "
+                    "load it in a settings profile in conftest.py instead"
+                ) from None
             self._spec = {
                 "session_id": self._session_id,
                 "digest": digest,
@@ -254,9 +261,7 @@ class DaskSupervisor:
                 "child": {
                     "paths": _relative_paths(paths, root),
                     "pytest_args": list(pytest_args),
-                    "database": None
-                    if explicit_database is None
-                    else base64.b64encode(pickle.dumps(explicit_database)).decode(),
+                    "database": None if pickled is None else base64.b64encode(pickled).decode(),
                     "hypothesis_version": hypothesis.__version__,
                     "expect_keys": {n: k.hex() for n, k in expect_keys.items()},
                     "probe_key": self._probe[0].hex(),

@@ -119,7 +119,8 @@ class _Child:
     """One fuzzing child of a lane and what it has said."""
 
     def __init__(self, spec: dict[str, Any], cwd: str, **config: Any) -> None:
-        self.slot_file = tempfile.NamedTemporaryFile(prefix="hypofuzz-nb-slot-")
+        # Closed by close(): the slot lives as long as the child.
+        self.slot_file = tempfile.NamedTemporaryFile(prefix="hypofuzz-nb-slot-")  # noqa: SIM115
         self.slot_file.truncate(SLOT_SIZE)
         self.slot = mmap.mmap(self.slot_file.fileno(), SLOT_SIZE)
         new_slot(None, self.slot)

@@ -89,6 +89,9 @@ class FuzzSession:
     def _request_stop(self) -> None:
         raise NotImplementedError
 
+    def _hosts(self) -> tuple[str, ...]:
+        return ()
+
     def _report_error(self, error: BaseException, text: str) -> None:
         """Keep ``error`` as the one that ended the session, unless one came first."""
         if self._error is None:
@@ -129,6 +132,7 @@ class FuzzSession:
             error=self._error_text,
             pending_writes=pending,
             unreachable_since=unreachable_since,
+            hosts=self._hosts(),
         )
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -269,8 +273,7 @@ class _ClusterSession(FuzzSession):
     def _request_stop(self) -> None:
         self._supervisor.request_stop()
 
-    def hosts(self) -> tuple[str, ...]:
-        """The Dask workers fuzzing now (their addresses)."""
+    def _hosts(self) -> tuple[str, ...]:
         return self._supervisor.hosts()
 
 
