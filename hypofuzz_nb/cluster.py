@@ -39,13 +39,6 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-from hypofuzz_nb.cluster_lane import (
-    ProjectFiles,
-    check_worker,
-    queue_name,
-    run_lane,
-    state_name,
-)
 from hypofuzz_nb.errors import ClusterError
 from hypofuzz_nb.status import TestStatus, merge_statuses
 
@@ -239,12 +232,16 @@ class DaskSupervisor:
         self._session_id = uuid.uuid4().hex[:12]
         self._probe = (PROBE_KEY_PREFIX + self._session_id.encode(), os.urandom(16))
         self._client, self._owned = _connect(cluster, workers)
+        # Imports distributed: only once _connect has said how to install it.
+        from hypofuzz_nb import cluster_lane
+
+        self._lanes = cluster_lane
         try:
             root = os.getcwd()
             digest = None
             if cluster != LOCAL:
                 archive, digest = project_archive(root)
-                self._client.register_plugin(ProjectFiles(archive, digest))
+                self._client.register_plugin(cluster_lane.ProjectFiles(archive, digest))
             try:
                 pickled = None if explicit_database is None else pickle.dumps(explicit_database)
             except Exception as e:
@@ -285,8 +282,8 @@ class DaskSupervisor:
         self._restart_count = 0
         from distributed import Queue, Variable
 
-        self._state = Variable(state_name(self._session_id), client=self._client)
-        self._queue = Queue(queue_name(self._session_id), client=self._client)
+        self._state = Variable(cluster_lane.state_name(self._session_id), client=self._client)
+        self._queue = Queue(cluster_lane.queue_name(self._session_id), client=self._client)
         self._generation = 0
         self._assigned: dict[int, list[str]] = {}
         self._publish({}, stop=False, crashed=set())
@@ -316,7 +313,7 @@ class DaskSupervisor:
         addresses = sorted(self._client.scheduler_info()["workers"])
         futures = {
             address: self._client.submit(
-                check_worker,
+                self._lanes.check_worker,
                 self._spec,
                 workers=[address],
                 allow_other_workers=False,
@@ -348,7 +345,7 @@ class DaskSupervisor:
         addresses = sorted(self._client.scheduler_info()["workers"])
         hint = [addresses[lane % len(addresses)]] if addresses else None
         return self._client.submit(
-            run_lane,
+            self._lanes.run_lane,
             self._spec,
             lane,
             pure=False,

@@ -37,6 +37,8 @@ import zipfile
 from multiprocessing.connection import Connection
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 from hypofuzz_nb import records
 from hypofuzz_nb.slot import SLOT_SIZE, new_slot, read_slot
 from hypofuzz_nb.status import TestStatus
@@ -73,12 +75,8 @@ def queue_name(session_id: str) -> str:
     return f"hypofuzz-nb-{session_id}-reports"
 
 
-class ProjectFiles:
-    """A worker plugin (``Client.register_plugin``) that unpacks the project's files.
-
-    Plain class with ``setup``: Dask accepts any object with a ``name`` and a
-    ``setup(worker)``, and this module must import without ``distributed``.
-    """
+class ProjectFiles(WorkerPlugin):
+    """A worker plugin (``Client.register_plugin``) that unpacks the project's files."""
 
     def __init__(self, archive: bytes, digest: str) -> None:
         self.archive = archive
@@ -93,9 +91,6 @@ class ProjectFiles:
         with zipfile.ZipFile(io.BytesIO(self.archive)) as archive:
             archive.extractall(partial)
         os.replace(partial, target)
-
-    def teardown(self, worker: Any) -> None:
-        return None
 
 
 def project_dir(local_directory: str, digest: str) -> str:

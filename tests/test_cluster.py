@@ -1,0 +1,359 @@
+"""fuzz(cluster=...) on real Dask clusters and a real redis-server.
+
+Two clusters: a ``LocalCluster`` of worker processes, and a ``dask scheduler`` with two
+``dask worker`` processes, each in its own working directory (as separate hosts would
+be), which receive the project through the worker plugin. A third copy of the project
+replays what they found with plain pytest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from fuzz_projects import REDIS_CONFTEST, restore_hypothesis_profile, run_pytest, wait_until
+
+from hypofuzz_nb import cluster as cluster_module
+from hypofuzz_nb.cluster import assign_shares, project_archive
+from hypofuzz_nb.errors import ClusterError
+from hypofuzz_nb.session import fuzz
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = [pytest.mark.dask]
+__all__ = ["restore_hypothesis_profile"]
+
+#: Seconds the lanes may take to stop (the issue's bound).
+STOP_BOUND_S = 5
+#: Seconds within which a dead worker's tests must be fuzzed elsewhere.
+MOVE_BOUND_S = 10
+
+TESTS = """
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_bug(x):
+    assert x < 1000
+
+@given(st.lists(st.integers()))
+def test_sorting_twice(xs):
+    assert sorted(sorted(xs)) == sorted(xs)
+
+@given(st.text())
+def test_text_round_trip(s):
+    assert s.encode("utf-8").decode("utf-8") == s
+
+@given(st.binary())
+def test_bytes(b):
+    assert bytes(bytearray(b)) == b
+"""
+
+DIRECTORY_CONFTEST = """
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+# Relative: each worker's copy of the project has its own.
+settings.register_profile("dir-{tag}", database=DirectoryBasedExampleDatabase(".hypothesis/examples"), deadline=None)
+settings.load_profile("dir-{tag}")
+"""
+
+
+REPLAY_ONLY = """
+# Replay only: no generation, so a failure here comes from the shared database.
+from hypothesis import Phase
+
+settings.register_profile("replay", parent=settings.get_profile("outage-c3"), phases=[Phase.explicit, Phase.reuse])
+settings.load_profile("replay")
+"""
+
+
+def make_copy(root: Path, name: str, conftest: str) -> Path:
+    project = root / name
+    project.mkdir(parents=True)
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    (project / "conftest.py").write_text(conftest)
+    (project / "test_team.py").write_text(textwrap.dedent(TESTS))
+    return project
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A ``dask scheduler`` and ``dask worker`` processes, each in its own directory."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.env = env
+        self.address = f"tcp://127.0.0.1:{_free_port()}"
+        self.workers: list[subprocess.Popen] = []
+        self.scheduler = self._start(
+            "scheduler",
+            ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port"]
+            + [self.address.rsplit(":", 1)[1], "--no-dashboard"],
+        )
+
+    def _start(self, name: str, args: list[str], env: dict[str, str] | None = None):
+        home = self.root / name
+        home.mkdir(parents=True, exist_ok=True)
+        log = open(home / "log.txt", "ab")  # noqa: SIM115 - owned by the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=home,
+            env=env or self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        return process
+
+    def add_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen:
+        name = f"worker{len(self.workers)}"
+        worker = self._start(
+            name,
+            ["distributed.cli.dask_worker", self.address, "--nthreads", "1", "--no-nanny"]
+            + ["--no-dashboard", "--local-directory", str(self.root / name / "local")],
+            env,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def wait_for_workers(self, n: int) -> None:
+        with distributed.Client(self.address, timeout=30) as client:
+            client.wait_for_workers(n, timeout=60)
+
+    def close(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+@pytest.fixture
+def redis_env(make_redis_server, monkeypatch):
+    server = make_redis_server()
+    monkeypatch.setenv("HFNB_TEST_REDIS_URL", server.url)
+    return server
+
+
+@pytest.fixture
+def two_hosts(tmp_path, redis_env):
+    cluster = Cluster(tmp_path / "cluster", dict(os.environ))
+    try:
+        cluster.add_worker()
+        cluster.add_worker()
+        cluster.wait_for_workers(2)
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def _saved_failure_keys(server) -> list[bytes]:
+    return [k for k in server.client().keys() if not k.endswith((b".secondary", b".pareto"))]
+
+
+def _failures_of(session, server, name: str) -> set[bytes]:
+    """The inputs saved under the test's own key (where pytest replays from)."""
+    from hypofuzz_nb.records import key_from_base64
+
+    (status,) = [t for t in session.status().tests if t.nodeid.endswith(name)]
+    key = key_from_base64(status.database_key)
+    return set(server.client().smembers(b"hypothesis-example:" + key))
+
+
+# -- unit: the pure parts ---------------------------------------------------------------
+
+
+def test_shares_are_disjoint_balanced_and_sticky():
+    tests = [f"t{i}" for i in range(5)]
+    first = assign_shares({}, [0, 1], tests, set())
+    assert sorted(first[0] + first[1]) == tests
+    assert abs(len(first[0]) - len(first[1])) <= 1
+    # A lane joins: the others keep what they had, up to their new fair share.
+    second = assign_shares(first, [0, 1, 2], tests, set())
+    assert sorted(sum(second.values(), [])) == tests
+    assert all(len(s) == 2 or len(s) == 1 for s in second.values())
+    assert all(set(second[lane]) <= set(first[lane]) for lane in (0, 1))
+    # A lane leaves: its tests go to the others, who keep theirs.
+    third = assign_shares(second, [0, 2], tests, set())
+    assert sorted(sum(third.values(), [])) == tests
+    assert set(second[0]) <= set(third[0]) and set(second[2]) <= set(third[2])
+    # A finished test stays with its lane (no restart for it) and is not handed out again.
+    fourth = assign_shares(third, [0, 2], tests, {third[0][0]})
+    assert fourth[0] == third[0]
+
+
+def test_more_lanes_than_tests_share_one_test_each():
+    shares = assign_shares({}, [0, 1, 2], ["a", "b"], set())
+    assert sorted(len(s) for s in shares.values()) == [1, 1, 1]
+    assert {s[0] for s in shares.values()} == {"a", "b"}
+
+
+def test_project_archive_leaves_caches_out_and_is_repeatable(tmp_path):
+    project = make_copy(tmp_path, "p", "")
+    (project / ".hypothesis" / "examples").mkdir(parents=True)
+    (project / ".hypothesis" / "examples" / "x").write_text("x")
+    (project / "__pycache__").mkdir()
+    (project / "__pycache__" / "m.pyc").write_bytes(b"x")
+    data, digest = project_archive(str(project))
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert sorted(names) == ["conftest.py", "pytest.ini", "test_team.py"]
+    assert project_archive(str(project))[1] == digest
+
+
+# -- bad input: a clear error, nothing lost ------------------------------------------------
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, redis_env):
+    project = make_copy(tmp_path, "nb", REDIS_CONFTEST.format(tag="c1"))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 2)
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match="could not reach the Dask scheduler at " + address):
+        fuzz(".", workers=2, cluster=address)
+    assert time.monotonic() - started < 30
+    assert _saved_failure_keys(redis_env) == []
+
+
+def test_targets_cannot_go_to_a_cluster():
+    with pytest.raises(Exception, match="cannot be fuzzed on a cluster"):
+        fuzz(targets=[object()], cluster="local")
+
+
+# -- two hosts: scheduler and workers as separate processes --------------------------------
+
+
+def test_two_hosts_fuzz_into_redis_survive_a_killed_worker_and_replay(
+    tmp_path, monkeypatch, two_hosts, redis_env
+):
+    notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c2"))
+    monkeypatch.chdir(notebook)
+    session = fuzz(".", workers=2, cluster=two_hosts.address, max_time=120)
+    try:
+        assert wait_until(lambda: len(session.status().hosts) == 2, seconds=60), session.status()
+        assert wait_until(lambda: session.n_failing_tests >= 1, seconds=60), session.status()
+        saved = _failures_of(session, redis_env, "test_bug")
+        assert saved
+        # SIGKILL one Dask worker (and its fuzzing child): the other takes its tests.
+        os.killpg(two_hosts.workers[0].pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert wait_until(lambda: len(session.status().hosts) == 1, seconds=MOVE_BOUND_S)
+        survivor = session._supervisor
+        open_tests = {
+            t.nodeid for t in session.status().tests if not t.finished and t.n_failures == 0
+        }
+
+        def all_on_survivor() -> bool:
+            live = survivor._live_runs()
+            return len(live) == 1 and open_tests <= set(survivor._assigned[next(iter(live))])
+
+        assert wait_until(all_on_survivor, seconds=MOVE_BOUND_S)
+        assert time.monotonic() - killed_at < MOVE_BOUND_S + 1
+        before = {t.nodeid: t.inputs for t in session.status().tests}
+        assert wait_until(
+            lambda: all(
+                t.inputs > before[t.nodeid]
+                for t in session.status().tests
+                if t.nodeid in open_tests
+            ),
+            seconds=30,
+        ), session.status()
+        assert saved <= _failures_of(session, redis_env, "test_bug")
+    finally:
+        asked = time.monotonic()
+        session.stop()
+        assert session.wait(STOP_BOUND_S + 2)
+        took = time.monotonic() - asked
+    assert took < STOP_BOUND_S, took
+    assert session.error is None, session.status().error
+    # Plain pytest on a third copy replays the failure from Redis.
+    replay = make_copy(tmp_path, "replay", REDIS_CONFTEST.format(tag="c3") + REPLAY_ONLY)
+    result = run_pytest(replay, "test_team.py")
+    assert result.returncode == 1, result.stdout
+    assert "1 failed" in result.stdout, result.stdout
+    assert "test_bug" in result.stdout
+
+
+def test_directory_database_not_shared_is_refused(tmp_path, monkeypatch, two_hosts):
+    notebook = make_copy(tmp_path, "notebook", DIRECTORY_CONFTEST.format(tag="c4"))
+    monkeypatch.chdir(notebook)
+    kept = notebook / ".hypothesis" / "examples" / "kept"
+    kept.parent.mkdir(parents=True)
+    kept.write_text("saved earlier")
+    with pytest.raises(ClusterError) as info:
+        fuzz(".", workers=2, cluster=two_hosts.address, max_time=5)
+    text = str(info.value)
+    assert "does not share the notebook's database" in text and "Redis" in text
+    assert text.count("tcp://127.0.0.1:") == 2, text
+    assert kept.read_text() == "saved earlier"
+    # The probe value is gone again.
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["kept"]
+
+
+def test_a_worker_with_another_hypothesis_is_refused(tmp_path, monkeypatch, redis_env):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    # Every Python started with this path (the worker, its fuzzing processes) reports
+    # another Hypothesis version.
+    (shim / "sitecustomize.py").write_text(
+        "import hypothesis\nhypothesis.__version__ = '0.0.1'\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim), env.get("PYTHONPATH", "")])
+    cluster = Cluster(tmp_path / "cluster", env)
+    try:
+        cluster.add_worker()
+        cluster.wait_for_workers(1)
+        notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c5"))
+        monkeypatch.chdir(notebook)
+        with pytest.raises(ClusterError, match=r"tcp://127\.0\.0\.1:\d+: Hypothesis 0\.0\.1"):
+            fuzz(".", workers=1, cluster=cluster.address, max_time=5)
+    finally:
+        cluster.close()
+    assert _saved_failure_keys(redis_env) == []
+
+
+# -- LocalCluster with worker processes ---------------------------------------------------
+
+
+def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redis_env):
+    notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c6"))
+    monkeypatch.chdir(notebook)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        session = fuzz(".", workers=2, cluster=client, max_time=120)
+        try:
+            assert wait_until(lambda: session.n_failing_tests >= 1, seconds=90), (
+                session.status()
+            )
+            assert len(session.status().hosts) == 2
+        finally:
+            asked = time.monotonic()
+            session.stop()
+            assert session.wait(STOP_BOUND_S + 2)
+        assert time.monotonic() - asked < STOP_BOUND_S
+        assert session.error is None, session.status().error
+        # Nothing of ours is left running on the workers.
+        assert wait_until(lambda: not client.processing() or not any(client.processing().values()))
+    assert _saved_failure_keys(redis_env)
+    shutil.rmtree(notebook / ".hypothesis", ignore_errors=True)
