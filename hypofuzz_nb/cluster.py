@@ -218,7 +218,7 @@ class DaskSupervisor:
         max_examples: int | None,
         timeout: float,
         seed: int | None = None,
-        lease_s: float = LEASE_S,
+        lease_s: float | None = None,
         on_error: Callable[[BaseException, str], None],
         on_end: Callable[[BaseException | None, str | None], None],
     ) -> None:
@@ -253,7 +253,7 @@ class DaskSupervisor:
                 "session_id": self._session_id,
                 "digest": digest,
                 "cwd": root,
-                "lease_s": lease_s,
+                "lease_s": LEASE_S if lease_s is None else lease_s,
                 "deadline": None if max_time is None else time.time() + max_time,
                 "child": {
                     "paths": _relative_paths(paths, root),
@@ -468,7 +468,9 @@ class DaskSupervisor:
             if future.status != "error":
                 continue
             if self._restart_count >= MAX_LANE_RESTARTS:
-                text = f"fuzzing tasks were lost {self._restart_count} times; not starting them again"
+                text = (
+                    f"fuzzing tasks were lost {self._restart_count} times; not starting them again"
+                )
                 self._on_error(ClusterError(text), text)
                 self._stop.set()
                 return
@@ -485,5 +487,5 @@ class DaskSupervisor:
             with contextlib.suppress(Exception):
                 getattr(self, name).delete()
         for owned in self._owned:
-                with contextlib.suppress(Exception):
-                    owned.close()
+            with contextlib.suppress(Exception):
+                owned.close()

@@ -6,10 +6,11 @@ killed on a hang or on stop. The task (:mod:`hypofuzz_nb.cluster_lane`) writes o
 JSON line of configuration on the child's stdin and keeps stdin open: end of file
 (the task stopped it, or the task's whole Dask worker died) asks the child to stop.
 
-The child collects the project, checks that it is the project the notebook collected
-(same Hypothesis version, every test with the same database key, the notebook's probe
-value readable from the database), saves the inputs that killed earlier children,
-then fuzzes its share. It reports over the pipe named by ``report_fd``
+The child collects the project and checks that it is the project the notebook
+collected (same Hypothesis version, every test with the same database key, the
+notebook's probe value readable from the database). Then it does one of three jobs:
+nothing more (``probe_only``), save the inputs that killed earlier children
+(``save_only``), or fuzz its share. It reports over the pipe named by ``report_fd``
 (a ``multiprocessing.connection.Connection``), never on stdout, which the user's tests
 may print to. Before each input it names the input in the memory-mapped file
 ``slot_path`` (the slot of :mod:`hypofuzz_nb.slot`), which the task on the same host
@@ -116,6 +117,10 @@ def main() -> int:
         collection.close()
         return 0
     _save_crashes(config, database)
+    if config["save_only"]:
+        conn.send(("done", None))
+        collection.close()
+        return 0
     return _fuzz(config, collection, database, conn)
 
 
@@ -124,9 +129,7 @@ def _fuzz(config: dict[str, Any], collection: Any, database: Any, conn: Connecti
     from hypofuzz_nb.slot import SlotWriter
 
     wanted = set(config["nodeids"])
-    targets = sorted(
-        (t for t in collection.targets if t.nodeid in wanted), key=lambda t: t.nodeid
-    )
+    targets = sorted((t for t in collection.targets if t.nodeid in wanted), key=lambda t: t.nodeid)
     conn.send(("targets", [(t.nodeid, t.database_key.hex()) for t in targets]))
     with open(config["slot_path"], "r+b") as f:
         slot = mmap.mmap(f.fileno(), 0)

@@ -9,7 +9,6 @@ replays what they found with plain pytest.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from fuzz_projects import REDIS_CONFTEST, restore_hypothesis_profile, run_pytest
 from hypofuzz_nb import cluster as cluster_module
 from hypofuzz_nb.cluster import assign_shares, project_archive
 from hypofuzz_nb.errors import ClusterError
+from hypofuzz_nb.records import key_from_base64
 from hypofuzz_nb.session import fuzz
 
 distributed = pytest.importorskip("distributed")
@@ -35,6 +35,8 @@ __all__ = ["restore_hypothesis_profile"]
 STOP_BOUND_S = 5
 #: Seconds within which a dead worker's tests must be fuzzed elsewhere.
 MOVE_BOUND_S = 10
+#: The lease of the test whose notebook goes away.
+LEASE_S = 3
 
 TESTS = """
 from hypothesis import given, strategies as st
@@ -100,8 +102,11 @@ class Cluster:
         self.workers: list[subprocess.Popen] = []
         self.scheduler = self._start(
             "scheduler",
-            ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port"]
-            + [self.address.rsplit(":", 1)[1], "--no-dashboard"],
+            [
+                "distributed.cli.dask_scheduler",
+                *("--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1]),
+                "--no-dashboard",
+            ],
         )
 
     def _start(self, name: str, args: list[str], env: dict[str, str] | None = None):
@@ -123,8 +128,11 @@ class Cluster:
         name = f"worker{len(self.workers)}"
         worker = self._start(
             name,
-            ["distributed.cli.dask_worker", self.address, "--nthreads", "1", "--no-nanny"]
-            + ["--no-dashboard", "--local-directory", str(self.root / name / "local")],
+            [
+                "distributed.cli.dask_worker",
+                *(self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard"),
+                *("--local-directory", str(self.root / name / "local")),
+            ],
             env,
         )
         self.workers.append(worker)
@@ -160,14 +168,12 @@ def two_hosts(tmp_path, redis_env):
         cluster.close()
 
 
-def _saved_failure_keys(server) -> list[bytes]:
-    return [k for k in server.client().keys() if not k.endswith((b".secondary", b".pareto"))]
+def _all_keys(server) -> list[bytes]:
+    return list(server.client().scan_iter())
 
 
 def _failures_of(session, server, name: str) -> set[bytes]:
     """The inputs saved under the test's own key (where pytest replays from)."""
-    from hypofuzz_nb.records import key_from_base64
-
     (status,) = [t for t in session.status().tests if t.nodeid.endswith(name)]
     key = key_from_base64(status.database_key)
     return set(server.client().smembers(b"hypothesis-example:" + key))
@@ -183,12 +189,12 @@ def test_shares_are_disjoint_balanced_and_sticky():
     assert abs(len(first[0]) - len(first[1])) <= 1
     # A lane joins: the others keep what they had, up to their new fair share.
     second = assign_shares(first, [0, 1, 2], tests, set())
-    assert sorted(sum(second.values(), [])) == tests
+    assert sorted(t for share in second.values() for t in share) == tests
     assert all(len(s) == 2 or len(s) == 1 for s in second.values())
     assert all(set(second[lane]) <= set(first[lane]) for lane in (0, 1))
     # A lane leaves: its tests go to the others, who keep theirs.
     third = assign_shares(second, [0, 2], tests, set())
-    assert sorted(sum(third.values(), [])) == tests
+    assert sorted(t for share in third.values() for t in share) == tests
     assert set(second[0]) <= set(third[0]) and set(second[2]) <= set(third[2])
     # A finished test stays with its lane (no restart for it) and is not handed out again.
     fourth = assign_shares(third, [0, 2], tests, {third[0][0]})
@@ -228,7 +234,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch, redis_env
     with pytest.raises(ClusterError, match="could not reach the Dask scheduler at " + address):
         fuzz(".", workers=2, cluster=address)
     assert time.monotonic() - started < 30
-    assert _saved_failure_keys(redis_env) == []
+    assert _all_keys(redis_env) == []
 
 
 def test_targets_cannot_go_to_a_cluster():
@@ -275,6 +281,10 @@ def test_two_hosts_fuzz_into_redis_survive_a_killed_worker_and_replay(
             seconds=30,
         ), session.status()
         assert saved <= _failures_of(session, redis_env, "test_bug")
+        # A worker that joins gets a share again (the lost lane starts there).
+        two_hosts.add_worker()
+        assert wait_until(lambda: len(session.status().hosts) == 2, seconds=60), session.status()
+        assert wait_until(lambda: len([s for s in survivor._assigned.values() if s]) == 2)
     finally:
         asked = time.monotonic()
         session.stop()
@@ -311,9 +321,7 @@ def test_a_worker_with_another_hypothesis_is_refused(tmp_path, monkeypatch, redi
     shim.mkdir()
     # Every Python started with this path (the worker, its fuzzing processes) reports
     # another Hypothesis version.
-    (shim / "sitecustomize.py").write_text(
-        "import hypothesis\nhypothesis.__version__ = '0.0.1'\n"
-    )
+    (shim / "sitecustomize.py").write_text("import hypothesis\nhypothesis.__version__ = '0.0.1'\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(shim), env.get("PYTHONPATH", "")])
     cluster = Cluster(tmp_path / "cluster", env)
@@ -326,14 +334,26 @@ def test_a_worker_with_another_hypothesis_is_refused(tmp_path, monkeypatch, redi
             fuzz(".", workers=1, cluster=cluster.address, max_time=5)
     finally:
         cluster.close()
-    assert _saved_failure_keys(redis_env) == []
+    assert _all_keys(redis_env) == []
 
 
 # -- LocalCluster with worker processes ---------------------------------------------------
 
 
+CRASH = """
+import os
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_crash(x):
+    if x > 10_000:
+        os._exit(3)  # the whole fuzzing process dies, as a segfault would
+"""
+
+
 def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redis_env):
     notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c6"))
+    (notebook / "test_crash.py").write_text(textwrap.dedent(CRASH))
     monkeypatch.chdir(notebook)
     with (
         distributed.LocalCluster(
@@ -343,9 +363,9 @@ def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redi
     ):
         session = fuzz(".", workers=2, cluster=client, max_time=120)
         try:
-            assert wait_until(lambda: session.n_failing_tests >= 1, seconds=90), (
-                session.status()
-            )
+            assert wait_until(lambda: session.n_failing_tests >= 2, seconds=90), session.status()
+            (crash,) = [t for t in session.status().tests if t.nodeid.endswith("test_crash")]
+            assert crash.n_failures == 1
             assert len(session.status().hosts) == 2
         finally:
             asked = time.monotonic()
@@ -353,7 +373,47 @@ def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redi
             assert session.wait(STOP_BOUND_S + 2)
         assert time.monotonic() - asked < STOP_BOUND_S
         assert session.error is None, session.status().error
+        crash_key = key_from_base64(crash.database_key)
         # Nothing of ours is left running on the workers.
         assert wait_until(lambda: not client.processing() or not any(client.processing().values()))
-    assert _saved_failure_keys(redis_env)
-    shutil.rmtree(notebook / ".hypothesis", ignore_errors=True)
+    # The input that killed a fuzzing process is saved under its test's key.
+    crashes = redis_env.client().smembers(b"hypothesis-example:" + crash_key)
+    assert crashes, "the input that killed the fuzzing process was not saved"
+
+
+NOTEBOOK = """
+import sys, time
+import hypofuzz_nb
+from hypofuzz_nb import cluster
+
+cluster.LEASE_S = {lease}
+session = hypofuzz_nb.fuzz(".", workers=2, cluster=sys.argv[1])
+while not session.status().inputs:
+    time.sleep(0.2)
+print("fuzzing", flush=True)
+time.sleep(600)
+"""
+
+
+def test_lanes_end_when_the_notebook_goes_away(tmp_path, monkeypatch, two_hosts):
+    import psutil
+
+    notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c7"))
+    (notebook / "kernel.py").write_text(NOTEBOOK.format(lease=LEASE_S))
+    kernel = subprocess.Popen(
+        [sys.executable, "kernel.py", two_hosts.address],
+        cwd=notebook,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert kernel.stdout is not None
+        assert kernel.stdout.readline().strip() == "fuzzing"
+        workers = [psutil.Process(w.pid) for w in two_hosts.workers]
+        assert all(w.children() for w in workers)
+    finally:
+        kernel.kill()  # as a kernel restart does: no stop(), no goodbye
+        kernel.wait()
+    gone_at = time.monotonic()
+    assert wait_until(lambda: not any(w.children() for w in workers), seconds=LEASE_S + 10)
+    assert time.monotonic() - gone_at < LEASE_S + STOP_BOUND_S + 1
