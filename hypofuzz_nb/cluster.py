@@ -459,8 +459,11 @@ class DaskSupervisor:
             self._drain()
         except BaseException as e:
             error = e
-        self._close()
+        self._close(owned=False)
         self._on_end(error, None if error is None else f"{type(error).__name__}: {error}")
+        # Every lane has ended: the session is over before a LocalCluster takes its
+        # second or two to close.
+        self._close(owned=True)
 
     def _restart_lost_lanes(self) -> None:
         """A lane task lost with its workers (Dask gave up on it) is started again."""
@@ -477,7 +480,9 @@ class DaskSupervisor:
             self._restart_count += 1
             self._futures[lane] = self._submit(lane)
 
-    def _close(self) -> None:
+    def _close(self, *, owned: bool = True) -> None:
+        """Take the probe, the lanes and the shared state away; with ``owned``, close
+        the client and cluster made here too."""
         with contextlib.suppress(Exception):
             self._database.delete(*self._probe)
         for future in getattr(self, "_futures", ()):
@@ -486,6 +491,8 @@ class DaskSupervisor:
         for name in ("_state", "_queue"):
             with contextlib.suppress(Exception):
                 getattr(self, name).delete()
-        for owned in self._owned:
+        if not owned:
+            return
+        for owned_object in self._owned:
             with contextlib.suppress(Exception):
-                owned.close()
+                owned_object.close()
