@@ -417,3 +417,56 @@ def test_lanes_end_when_the_notebook_goes_away(tmp_path, monkeypatch, two_hosts)
     gone_at = time.monotonic()
     assert wait_until(lambda: not any(w.children() for w in workers), seconds=LEASE_S + 10)
     assert time.monotonic() - gone_at < LEASE_S + STOP_BOUND_S + 1
+
+
+# -- the command, the magic, the recipes ---------------------------------------------------
+
+
+def test_command_fuzzes_on_a_local_cluster_with_the_directory_database(tmp_path):
+    # `local` workers share this directory, so even a directory database is shared.
+    project = make_copy(tmp_path, "p", DIRECTORY_CONFTEST.format(tag="c8"))
+    result = subprocess.run(
+        [sys.executable, "-m", "hypofuzz_nb.cli", "fuzz", ".", "-n", "2"]
+        + ["--cluster", "local", "--max-time", "12", "--no-dashboard"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert "test_bug" in result.stdout
+    assert list((project / ".hypothesis" / "examples").iterdir())
+
+
+def test_magic_reports_an_unreachable_scheduler_as_a_usage_error(tmp_path, monkeypatch):
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    project = make_copy(tmp_path, "p", DIRECTORY_CONFTEST.format(tag="c9"))
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 2)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "hypofuzz_nb")
+    try:
+        address = f"tcp://127.0.0.1:{_free_port()}"
+        with pytest.raises(UsageError, match="could not reach the Dask scheduler"):
+            shell.run_line_magic("hypofuzz", f". -n 2 --cluster {address}")
+    finally:
+        shell.run_line_magic("unload_ext", "hypofuzz_nb")
+
+
+def test_the_dask_recipes_parse_and_use_the_redis_variable():
+    yaml = pytest.importorskip("yaml")
+    from deploy_recipe import DEPLOY, ENV_VAR
+
+    cluster = yaml.safe_load((DEPLOY / "dask-kubernetes.yaml").read_text())
+    assert cluster["kind"] == "DaskCluster"
+    assert cluster["apiVersion"] == "kubernetes.dask.org/v1"
+    (worker,) = cluster["spec"]["worker"]["spec"]["containers"]
+    assert worker["args"][worker["args"].index("--nthreads") + 1] == "1"
+    assert [e["name"] for e in worker["env"]] == [ENV_VAR]
+    secret = list(yaml.safe_load_all((DEPLOY / "k8s-deployment.yaml").read_text()))[0]
+    assert worker["env"][0]["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+    slurm = yaml.safe_load((DEPLOY / "dask-jobqueue.yaml").read_text())["jobqueue"]["slurm"]
+    assert slurm["cores"] == slurm["processes"]  # one thread per worker: one lane each
+    assert "hypofuzz-nb.env" in " ".join(slurm["job-script-prologue"])
