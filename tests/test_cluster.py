@@ -426,8 +426,10 @@ def test_command_fuzzes_on_a_local_cluster_with_the_directory_database(tmp_path)
     # `local` workers share this directory, so even a directory database is shared.
     project = make_copy(tmp_path, "p", DIRECTORY_CONFTEST.format(tag="c8"))
     result = subprocess.run(
-        [sys.executable, "-m", "hypofuzz_nb.cli", "fuzz", ".", "-n", "2"]
-        + ["--cluster", "local", "--max-time", "12", "--no-dashboard"],
+        [
+            *(sys.executable, "-m", "hypofuzz_nb.cli", "fuzz", ".", "-n", "2"),
+            *("--cluster", "local", "--max-time", "12", "--no-dashboard"),
+        ],
         cwd=project,
         capture_output=True,
         text=True,
@@ -465,7 +467,7 @@ def test_the_dask_recipes_parse_and_use_the_redis_variable():
     (worker,) = cluster["spec"]["worker"]["spec"]["containers"]
     assert worker["args"][worker["args"].index("--nthreads") + 1] == "1"
     assert [e["name"] for e in worker["env"]] == [ENV_VAR]
-    secret = list(yaml.safe_load_all((DEPLOY / "k8s-deployment.yaml").read_text()))[0]
+    secret = next(yaml.safe_load_all((DEPLOY / "k8s-deployment.yaml").read_text()))
     assert worker["env"][0]["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
     slurm = yaml.safe_load((DEPLOY / "dask-jobqueue.yaml").read_text())["jobqueue"]["slurm"]
     assert slurm["cores"] == slurm["processes"]  # one thread per worker: one lane each
