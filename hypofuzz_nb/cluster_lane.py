@@ -62,6 +62,8 @@ CHECK_TIMEOUT_S = 120
 #: ``HANG_GRACE_S`` is killed as hung (as local worker processes are).
 HANG_TIMEOUTS = 2
 HANG_GRACE_S = 5
+#: A test whose inputs hung a child this often is not fuzzed again by this lane.
+MAX_HANGS_PER_TEST = 3
 #: Seconds to wait for the notebook's shared state before counting a missed round.
 STATE_GET_TIMEOUT_S = 2
 
@@ -203,6 +205,7 @@ class _LaneState:
     crashes: list[tuple[str, str, str, str, bool]] = dataclasses.field(default_factory=list)
     crashed: list[str] = dataclasses.field(default_factory=list)
     savers: list[_Child] = dataclasses.field(default_factory=list)
+    hangs: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def run_lane(spec: dict[str, Any], lane: int) -> str:
@@ -335,7 +338,15 @@ def _record_death(child: _Child, ls: _LaneState, how: str, *, hung: bool) -> Non
         nodeid, key_hex = child.targets[target_index]
         if payload is not None:
             ls.crashes.append((nodeid, key_hex, payload.hex(), how, hung))
-        if not hung:
+        if hung:
+            ls.hangs[nodeid] = ls.hangs.get(nodeid, 0) + 1
+            if ls.hangs[nodeid] >= MAX_HANGS_PER_TEST:
+                ls.crashed.append(nodeid)
+            statuses = [
+                dataclasses.replace(s, n_timeouts=s.n_timeouts + 1) if s.nodeid == nodeid else s
+                for s in statuses
+            ]
+        else:
             ls.crashed.append(nodeid)
             statuses = [
                 dataclasses.replace(

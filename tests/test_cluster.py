@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from fuzz_projects import REDIS_CONFTEST, restore_hypothesis_profile, run_pytest, wait_until
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from hypofuzz_nb import cluster as cluster_module
 from hypofuzz_nb.cluster import assign_shares, project_archive
@@ -379,6 +380,41 @@ def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redi
     # The input that killed a fuzzing process is saved under its test's key.
     crashes = redis_env.client().smembers(b"hypothesis-example:" + crash_key)
     assert crashes, "the input that killed the fuzzing process was not saved"
+
+
+HANGER = """
+import time
+from hypothesis import given, strategies as st
+
+@given(st.integers(0, 20))
+def test_hanger(x):
+    if x == 7:
+        time.sleep(3600)  # in C: the engine's in-process timeout cannot interrupt it
+"""
+
+
+def test_a_hung_fuzzing_process_is_killed_and_its_input_kept(tmp_path, monkeypatch):
+    from hypofuzz_nb.records import decode_choices, timeouts_key
+
+    project = make_copy(tmp_path, "p", DIRECTORY_CONFTEST.format(tag="c10"))
+    (project / "test_team.py").unlink()
+    (project / "test_hanger.py").write_text(textwrap.dedent(HANGER))
+    monkeypatch.chdir(project)
+    session = fuzz(".", workers=1, cluster="local", timeout=1, max_time=90)
+    try:
+        assert wait_until(lambda: session.status().tests and session.status().tests[0].n_timeouts)
+    finally:
+        session.stop()
+    assert session.wait(STOP_BOUND_S + 2)
+    assert session.error is None, session.status().error
+    key = key_from_base64(session.status().tests[0].database_key)
+    database = DirectoryBasedExampleDatabase(project / ".hypothesis" / "examples")
+    # Saved by a child of its own, which may end after the session.
+    assert wait_until(
+        lambda: (7,) in [decode_choices(v) for v in database.fetch(timeouts_key(key))],
+        seconds=30,
+    )
+    assert not list(database.fetch(key))  # never where plain pytest replays
 
 
 NOTEBOOK = """
