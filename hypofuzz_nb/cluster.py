@@ -19,6 +19,8 @@ Guarantees:
 * No two lanes fuzz the same test unless there are more lanes than tests. A lane
   that stops reporting for :data:`LIVE_S` seconds (its Dask worker died) loses its
   share to the others; a lane that starts (a worker joined) gets one.
+* The input that killed or hung a fuzzing process (read on its host by its lane) is
+  saved from here, as local worker processes' are (see :mod:`hypofuzz_nb.crashes`).
 * The shared state is renewed every round: lanes whose notebook has gone end after
   ``lease_s`` seconds. :meth:`DaskSupervisor.request_stop` ends every lane within
   :data:`~hypofuzz_nb.cluster_lane.STOP_GRACE_S` plus a round or two.
@@ -39,7 +41,9 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+from hypofuzz_nb.crashes import save_crash, save_hang
 from hypofuzz_nb.errors import ClusterError
+from hypofuzz_nb.outage import outage_proof, release
 from hypofuzz_nb.status import TestStatus, merge_statuses
 
 __all__ = ["LOCAL", "DaskSupervisor", "assign_shares", "project_archive"]
@@ -280,6 +284,10 @@ class DaskSupervisor:
         self._seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._restart_count = 0
+        # Inputs that killed a fuzzing process are saved from here: buffered if the
+        # database is down.
+        self._crash_database = outage_proof(database)
+        self._saved_crashes: set[tuple[Any, ...]] = set()
         from distributed import Queue, Variable
 
         self._state = Variable(cluster_lane.state_name(self._session_id), client=self._client)
@@ -420,6 +428,22 @@ class DaskSupervisor:
                     self._stop.set()
             for run in self._runs.values():
                 crashed.update(run["crashed"])
+            new = {
+                tuple(c)
+                for r in reports
+                for c in r["crashes"]
+                if tuple(c) not in self._saved_crashes
+            }
+            self._saved_crashes |= new
+        for nodeid, key_hex, choices_hex, how, hung in sorted(new):
+            save = save_hang if hung else save_crash
+            save(
+                self._crash_database,
+                nodeid,
+                bytes.fromhex(key_hex),
+                bytes.fromhex(choices_hex),
+                how,
+            )
         return crashed
 
     def _shares(self, crashed: set[str]) -> dict[str, list[str]]:
@@ -460,6 +484,7 @@ class DaskSupervisor:
         except BaseException as e:
             error = e
         self._close(owned=False)
+        release(self._crash_database, owned=self._crash_database is not self._database)
         self._on_end(error, None if error is None else f"{type(error).__name__}: {error}")
         # Every lane has ended: the session is over before a LocalCluster takes its
         # second or two to close.

@@ -8,9 +8,8 @@ JSON line of configuration on the child's stdin and keeps stdin open: end of fil
 
 The child collects the project and checks that it is the project the notebook
 collected (same Hypothesis version, every test with the same database key, the
-notebook's probe value readable from the database). Then it does one of three jobs:
-nothing more (``probe_only``), save the inputs that killed earlier children
-(``save_only``), or fuzz its share. It reports over the pipe named by ``report_fd``
+notebook's probe value readable from the database). Then it stops there
+(``probe_only``) or fuzzes its share. It reports over the pipe named by ``report_fd``
 (a ``multiprocessing.connection.Connection``), never on stdout, which the user's tests
 may print to. Before each input it names the input in the memory-mapped file
 ``slot_path`` (the slot of :mod:`hypofuzz_nb.slot`), which the task on the same host
@@ -64,8 +63,7 @@ def check_project(config: dict[str, Any], collection: Any, database: Any) -> lis
         )
     if database is None:
         problems.append("the settings profile in effect has database=None")
-    elif not config["save_only"]:
-        # A saver may outlive the session and its probe; its lane was checked already.
+    else:
         probe_key = bytes.fromhex(config["probe_key"])
         try:
             seen = set(database.fetch(probe_key))
@@ -80,14 +78,6 @@ def check_project(config: dict[str, Any], collection: Any, database: Any) -> lis
                     "HYPOFUZZ_NB_REDIS_URL and a settings profile in conftest.py)"
                 )
     return problems
-
-
-def _save_crashes(config: dict[str, Any], database: Any) -> None:
-    from hypofuzz_nb.crashes import save_crash, save_hang
-
-    for nodeid, key_hex, choices_hex, how, hung in config["crashes"]:
-        save = save_hang if hung else save_crash
-        save(database, nodeid, bytes.fromhex(key_hex), bytes.fromhex(choices_hex), how)
 
 
 def main() -> int:
@@ -115,11 +105,6 @@ def main() -> int:
         return 1
     if config["probe_only"]:
         conn.send(("checked", None))
-        collection.close()
-        return 0
-    _save_crashes(config, database)
-    if config["save_only"]:
-        conn.send(("done", None))
         collection.close()
         return 0
     return _fuzz(config, collection, database, conn)

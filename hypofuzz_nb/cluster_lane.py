@@ -16,9 +16,10 @@ Guarantees:
   :data:`STOP_GRACE_S`) when the notebook asks or when the lease lapses: a lane whose
   notebook has not renewed the shared state for ``lease_s`` seconds ends.
 * The input that killed or hung a child is read from the memory-mapped slot on this
-  host and saved by a child of its own (which has the database: the lane has not),
-  which the lane waits for before it ends; the test is reported as ``crashed`` so
-  that the notebook takes it out of every share.
+  host (the only place it can be read) and sent to the notebook in every report
+  until the lane ends; the notebook saves it, in the database it has just checked
+  that every worker shares. A test that killed a child is reported as ``crashed``,
+  and the notebook takes it out of every share.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def check_worker(spec: dict[str, Any]) -> tuple[str, str | None]:
     """``(worker address, problem or None)``: does this worker fuzz what the notebook collected?"""
     address = _worker().address
     try:
-        child = _Child(spec, _cwd(spec), probe_only=True, save_only=False, nodeids=[], crashes=[])
+        child = _Child(spec, _cwd(spec), probe_only=True, nodeids=[])
     except OSError as e:
         return address, f"cannot start a fuzzing process: {e}"
     try:
@@ -204,7 +205,6 @@ class _LaneState:
     history: list[TestStatus] = dataclasses.field(default_factory=list)
     crashes: list[tuple[str, str, str, str, bool]] = dataclasses.field(default_factory=list)
     crashed: list[str] = dataclasses.field(default_factory=list)
-    savers: list[_Child] = dataclasses.field(default_factory=list)
     hangs: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
@@ -245,38 +245,15 @@ def run_lane(spec: dict[str, Any], lane: int) -> str:
             if child is None and share is not None and share != lane_state.share:
                 lane_state.share = share
                 child = _start(spec, cwd, share, state["exclude"], lane_state)
-            _save_crashes(spec, cwd, lane_state)
             _report(reports, run_id, lane, address, child, lane_state, None)
             time.sleep(ROUND_S)
     finally:
         if child is not None:
             child.stop()
             lane_state.history.extend(child.statuses)
-        _save_crashes(spec, cwd, lane_state)
-        # A saved crash is worth a late stop: wait for the savers.
-        for saver in lane_state.savers:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                saver.process.wait(CHECK_TIMEOUT_S)
-            saver.close()
         with contextlib.suppress(Exception):
             _report(reports, run_id, lane, address, None, lane_state, problem, ended=True)
     return run_id
-
-
-def _save_crashes(spec: dict[str, Any], cwd: str, ls: _LaneState) -> None:
-    """Start a child that saves the inputs that killed the last children.
-
-    A child of its own, never stopped early: a fuzzing child may be stopped (its share
-    changed, the session stopped) before it would have saved them.
-    """
-    if ls.crashes:
-        ls.savers.append(
-            _Child(spec, cwd, probe_only=False, save_only=True, nodeids=[], crashes=ls.crashes)
-        )
-        ls.crashes = []
-    for saver in [s for s in ls.savers if s.process.poll() is not None]:
-        saver.close()
-        ls.savers.remove(saver)
 
 
 def _start(
@@ -287,10 +264,8 @@ def _start(
         spec,
         cwd,
         probe_only=False,
-        save_only=False,
         nodeids=list(share),
         exclude=sorted(set(exclude) | set(ls.crashed)),
-        crashes=[],
         max_time=remaining,
     )
     return child
@@ -401,6 +376,7 @@ def _report(
             "statuses": (*ls.history, *current),
             "database_state": database_state,
             "crashed": list(ls.crashed),
+            "crashes": list(ls.crashes),
             "problem": problem,
             "ended": ended,
             "fuzzing": child is not None,

@@ -378,8 +378,10 @@ def test_local_cluster_finds_saves_and_stops_in_time(tmp_path, monkeypatch, redi
         # Nothing of ours is left running on the workers.
         assert wait_until(lambda: not client.processing() or not any(client.processing().values()))
     # The input that killed a fuzzing process is saved under its test's key.
-    crashes = redis_env.client().smembers(b"hypothesis-example:" + crash_key)
-    assert crashes, "the input that killed the fuzzing process was not saved"
+    # (by a process of its own, which may end a little after the session)
+    assert wait_until(
+        lambda: redis_env.client().smembers(b"hypothesis-example:" + crash_key), seconds=30
+    ), "the input that killed the fuzzing process was not saved"
 
 
 HANGER = """
