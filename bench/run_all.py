@@ -34,6 +34,7 @@ QUICK = [
     ["bench_scaling.py", "--skip-load", "--worker-rounds", "2", "--window", "5"],
     ["bench_memory.py", "--quick"],
     ["bench_outage.py", "--quick"],
+    ["bench_dask.py", "--runs", "1", "--window", "5"],
 ]
 FULL = [
     ["bench_demo.py"],
@@ -46,6 +47,7 @@ FULL = [
     ["bench_scaling.py"],
     ["bench_memory.py"],
     ["bench_outage.py"],
+    ["bench_dask.py"],
 ]
 
 

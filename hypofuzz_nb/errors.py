@@ -182,3 +182,8 @@ class BadSampleSize(HypofuzzNbError, ValueError):
             f"sample must be a positive whole number of inputs to replay per test "
             f"(or None for the stored observations only), not {sample!r}"
         )
+
+
+class ClusterError(HypofuzzNbError):
+    """Fuzzing on a Dask cluster cannot start: the scheduler is unreachable, a worker
+    differs from the notebook, or the database is not one that every worker shares."""

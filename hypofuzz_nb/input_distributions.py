@@ -183,8 +183,8 @@ def distributions(
         isinstance(sample, bool) or not isinstance(sample, int) or sample < 1
     ):
         raise BadSampleSize(sample)
-    from hypofuzz_nb.resilient import private_database
     from hypofuzz_nb.databases import open_database
+    from hypofuzz_nb.resilient import private_database
     from hypofuzz_nb.store import Store
 
     if isinstance(paths, (str, os.PathLike)):

@@ -144,6 +144,7 @@ class HypofuzzMagics(Magics):
                 max_examples=args.max_examples,
                 timeout=args.timeout,
                 exitfirst=args.exitfirst,
+                cluster=args.cluster,
             )
             if _state.session.error is not None:
                 raise _state.session.error

@@ -162,6 +162,16 @@ OPTIONS: tuple[Option, ...] = (
         },
     ),
     Option(
+        flags=("--cluster",),
+        dest="cluster",
+        kind=str,
+        metavar="ADDRESS",
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC),
+        help="run the -n fuzzing processes on the Dask cluster whose scheduler is at "
+        "ADDRESS (tcp://HOST:8786), or on a new LocalCluster with `local` (the dask "
+        "extra; the database must be one all workers share, e.g. Redis)",
+    ),
+    Option(
         flags=("--max-time",),
         dest="max_time",
         kind=_seconds,

@@ -7,6 +7,8 @@
 * ``workers=1``: one daemon thread in this process. This is the only mode that can
   fuzz tests defined in a notebook (pass them as ``targets=``).
 * ``workers=N>1``: ``N`` supervised worker processes (see :mod:`hypofuzz_nb.processes`).
+* ``cluster=...``: ``N`` fuzzing processes on the workers of a Dask cluster (see
+  :mod:`hypofuzz_nb.cluster`).
 
 Guarantees:
 
@@ -87,6 +89,9 @@ class FuzzSession:
     def _request_stop(self) -> None:
         raise NotImplementedError
 
+    def _hosts(self) -> tuple[str, ...]:
+        return ()
+
     def _report_error(self, error: BaseException, text: str) -> None:
         """Keep ``error`` as the one that ended the session, unless one came first."""
         if self._error is None:
@@ -127,6 +132,7 @@ class FuzzSession:
             error=self._error_text,
             pending_writes=pending,
             unreachable_since=unreachable_since,
+            hosts=self._hosts(),
         )
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -241,6 +247,36 @@ class _ProcessSession(FuzzSession):
         self._supervisor.request_stop()
 
 
+class _ClusterSession(FuzzSession):
+    """``cluster=...``: ``workers`` fuzzing lanes on a Dask cluster."""
+
+    def __init__(self, *, workers: int, **supervisor_args: Any) -> None:
+        from hypofuzz_nb.cluster import DaskSupervisor
+
+        super().__init__(workers=workers)
+        self._supervisor = DaskSupervisor(
+            workers=workers,
+            on_error=self._report_error,
+            on_end=self._finish,
+            **supervisor_args,
+        )
+
+    def _snapshot(self) -> tuple[TestStatus, ...]:
+        return self._supervisor.snapshot()
+
+    def _restarts(self) -> int:
+        return self._supervisor.restarts()
+
+    def _database_state(self) -> tuple[int, float | None]:
+        return self._supervisor.database_state()
+
+    def _request_stop(self) -> None:
+        self._supervisor.request_stop()
+
+    def _hosts(self) -> tuple[str, ...]:
+        return self._supervisor.hosts()
+
+
 def fuzz(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] = (),
     *,
@@ -253,6 +289,7 @@ def fuzz(
     targets: Any = None,
     seed: int | None = None,
     exitfirst: bool = False,
+    cluster: Any = None,
 ) -> FuzzSession:
     """Start fuzzing Hypothesis tests in the background and return the session.
 
@@ -269,6 +306,11 @@ def fuzz(
     ``exitfirst=True`` stops the session once the first failure is saved (like
     pytest's ``-x``): the quickest way to a bug when that is all you are after.
 
+    ``cluster`` (the ``dask`` extra) runs the ``workers`` fuzzing processes on a Dask
+    cluster instead: a scheduler address (``"tcp://host:8786"``), a
+    ``distributed.Client``, or ``"local"`` for a ``LocalCluster`` on this machine. The
+    database must be one that every worker shares (e.g. Redis): it is checked first.
+
     Raises :class:`~hypofuzz_nb.errors.HypofuzzNbError` subclasses for anything the
     user must fix before fuzzing can start (bad path, import error, no tests ...).
     """
@@ -280,6 +322,7 @@ def fuzz(
         seed=seed,
         exitfirst=exitfirst,
         targets=targets,
+        cluster=cluster,
     )
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
@@ -320,6 +363,30 @@ def fuzz(
             "have nowhere to save what it finds: load a profile with a database, or "
             "pass database=..." + ci_profile_hint()
         )
+    if cluster is not None:
+        keys = {t.nodeid: t.database_key for t in target_list}
+        if close is not None:
+            close()
+        session = _ClusterSession(
+            cluster=cluster,
+            paths=path_list,
+            pytest_args=args,
+            expect_keys=keys,
+            database=effective_db,
+            explicit_database=database,
+            workers=workers,
+            max_time=max_time,
+            max_examples=max_examples,
+            timeout=float(timeout),
+            seed=seed,
+        )
+        session.database = effective_db
+        session.collection_errors = collection_errors
+        session.not_fuzzable = not_fuzzable
+        session.collection_notes = notes
+        if exitfirst:
+            _stop_on_first_failure(session)
+        return session
     if workers == 1:
         loop = FuzzLoop(
             target_list,
@@ -390,6 +457,7 @@ def _check_arguments(
     seed: Any,
     exitfirst: Any,
     targets: Any,
+    cluster: Any = None,
 ) -> None:
     """Raise :class:`WorkerError` with one clear message for the first bad argument."""
     positive_integer("workers", workers, error=WorkerError)
@@ -406,6 +474,11 @@ def _check_arguments(
         raise WorkerError(
             "targets= can only be fuzzed with workers=1 (in this process); "
             "pass paths instead to use several worker processes"
+        )
+    if targets is not None and cluster is not None:
+        raise WorkerError(
+            "targets= (tests defined in this notebook) cannot be fuzzed on a cluster: "
+            "put them in a test file and pass its path"
         )
 
 

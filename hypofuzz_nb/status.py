@@ -72,6 +72,8 @@ class SessionStatus:
     pending_writes: int = 0
     #: ``time.time()`` since when the database has been unreachable, or ``None``.
     unreachable_since: float | None = None
+    #: The Dask workers fuzzing now (``fuzz(cluster=...)``), by address.
+    hosts: tuple[str, ...] = ()
 
     @property
     def inputs(self) -> int:
@@ -109,6 +111,8 @@ class SessionStatus:
             f"{self.n_failing_tests} failing",
             f"{self.workers} worker{'s' if self.workers != 1 else ''}",
         ]
+        if self.hosts:
+            parts.append(f"on Dask workers {', '.join(self.hosts)}")
         if self.restarts:
             parts.append(f"{self.restarts} worker restart(s)")
         if note := database_note(self):

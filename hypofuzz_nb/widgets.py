@@ -557,7 +557,8 @@ def _session_rate(session: Any) -> str:
     """This session's inputs and their rate over its wall time, or "" if unknown."""
     try:
         status = session.status()
-        return f"this session: {inputs_rate(status)}"
+        hosts = f" on Dask workers {', '.join(status.hosts)}" if status.hosts else ""
+        return f"this session: {inputs_rate(status)}{hosts}"
     except Exception:  # a header must never fail because of a session object
         return ""
 
