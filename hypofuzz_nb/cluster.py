@@ -41,10 +41,12 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+from hypofuzz_nb import records
 from hypofuzz_nb.crashes import save_crash, save_hang
 from hypofuzz_nb.errors import ClusterError
 from hypofuzz_nb.outage import outage_proof, release
 from hypofuzz_nb.status import TestStatus, merge_statuses
+from hypofuzz_nb.store import Store
 
 __all__ = ["LOCAL", "DaskSupervisor", "assign_shares", "project_archive"]
 
@@ -85,7 +87,6 @@ SKIPPED_DIRS = frozenset(
         "dask-worker-space",
     }
 )
-PROBE_KEY_PREFIX = b"hypofuzz-nb-probe:"
 
 
 def project_archive(root: str) -> tuple[bytes, str]:
@@ -234,7 +235,7 @@ class DaskSupervisor:
         self._database = database
         self._tests = sorted(expect_keys)
         self._session_id = uuid.uuid4().hex[:12]
-        self._probe = (PROBE_KEY_PREFIX + self._session_id.encode(), os.urandom(16))
+        self._probe = (records.shared_probe_key(self._session_id), os.urandom(16))
         self._client, self._owned = _connect(cluster, workers)
         # Imports distributed: only once _connect has said how to install it.
         from hypofuzz_nb import cluster_lane
@@ -305,7 +306,7 @@ class DaskSupervisor:
 
     def _write_probe(self) -> None:
         try:
-            self._database.save(*self._probe)
+            Store(self._database).save_shared_probe(*self._probe)
         except Exception as e:
             raise ClusterError(f"cannot write to the database {self._database!r}: {e}") from None
 
@@ -509,7 +510,7 @@ class DaskSupervisor:
         """Take the probe, the lanes and the shared state away; with ``owned``, close
         the client and cluster made here too."""
         with contextlib.suppress(Exception):
-            self._database.delete(*self._probe)
+            Store(self._database).delete_shared_probe(*self._probe)
         for future in getattr(self, "_futures", ()):
             with contextlib.suppress(Exception):
                 future.cancel()

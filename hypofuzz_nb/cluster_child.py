@@ -64,13 +64,15 @@ def check_project(config: dict[str, Any], collection: Any, database: Any) -> lis
     if database is None:
         problems.append("the settings profile in effect has database=None")
     else:
-        probe_key = bytes.fromhex(config["probe_key"])
+        from hypofuzz_nb.store import Store
+
+        probe = bytes.fromhex(config["probe_key"]), bytes.fromhex(config["probe_value"])
         try:
-            seen = set(database.fetch(probe_key))
+            shared = Store(database, read_only=True).shares_probe(*probe)
         except Exception as e:
             problems.append(f"cannot read the database {database!r}: {e}")
         else:
-            if bytes.fromhex(config["probe_value"]) not in seen:
+            if not shared:
                 problems.append(
                     f"does not share the notebook's database: {database!r} here does not "
                     "hold the value the notebook just wrote. Configure a database that "

@@ -63,6 +63,7 @@ __all__ = [
     "report_columns",
     "reports_key",
     "secondary_key",
+    "shared_probe_key",
     "test_key_of_reports_key",
     "timeout_observation_key",
     "timeouts_key",
@@ -85,6 +86,13 @@ STOPPED_WORKERS_KEY = b"hypofuzz_nb.stopped_workers"
 
 #: Read (never written) to learn whether a database answers: a key that holds nothing.
 PROBE_KEY = b"hypofuzz_nb.probe"
+
+
+def shared_probe_key(session_id: str) -> bytes:
+    """Where a notebook writes one random value that every cluster worker must read back,
+    which proves they all share its database (deleted when the session ends)."""
+    return b"hypofuzz_nb.shared_probe." + session_id.encode("utf-8")
+
 
 #: Longest worker uuid a reader accepts (ours are 36 characters).
 _MAX_UUID_LENGTH = 200

@@ -311,6 +311,17 @@ class Store:
         self._save(timeouts_key(key), choices_bytes)
         self._replace_single(timeout_observation_key(key, choices_bytes), observation.to_bytes())
 
+    def save_shared_probe(self, key: bytes, value: bytes) -> None:
+        """Write the value that cluster workers read back to prove they share this database."""
+        self._save(key, value)
+
+    def delete_shared_probe(self, key: bytes, value: bytes) -> None:
+        self._delete(key, value)
+
+    def shares_probe(self, key: bytes, value: bytes) -> bool:
+        """Whether this database holds the notebook's probe value (it is shared)."""
+        return value in self.fetch(key)
+
     def save_fatal_failure(self, key: bytes, fatal: FatalFailure) -> None:
         """Record that the test could not run at all (replacing an older record)."""
         self._replace_single(fatal_failure_key(key), fatal.to_bytes())
@@ -412,6 +423,18 @@ class Store:
         if invalid:
             self.skipped["report"] += invalid
         return columns
+
+    def reports(self, key: bytes) -> list[Report]:
+        """The test's progress reports that decode, in no particular order (the others
+        are counted in :attr:`skipped`)."""
+        result = []
+        for value in self.fetch(reports_key(key)):
+            report = Report.from_bytes(value)
+            if report is None:
+                self.skipped["report"] += 1
+            else:
+                result.append(report)
+        return result
 
     def observations(self, key: bytes) -> list[Observation]:
         """The test's rolling observations, oldest ``run_start`` first."""

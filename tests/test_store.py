@@ -709,3 +709,28 @@ def test_open_database_refuses_a_file_and_a_missing_path(tmp_path):
     with pytest.raises(DatabasePathError, match="does not exist"):
         open_database(tmp_path / "missing")
     assert open_database(tmp_path).path == tmp_path
+
+
+def test_reports_are_read_back_with_garbage_skipped_and_counted():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.save_report(KEY, report(inputs=10))
+    store.save_report(KEY, report(inputs=20, ts=1_790_000_001.0))
+    db.save(reports_key(KEY), b"{not json")
+    read = Store(db, read_only=True)
+    assert sorted(r.status_counts["2"] for r in read.reports(KEY)) == [10, 20]
+    assert read.skipped["report"] == 1
+    assert read.reports(OTHER_KEY) == []
+
+
+def test_the_shared_probe_is_found_only_where_it_was_written():
+    from hypofuzz_nb.records import shared_probe_key
+
+    here, elsewhere = InMemoryExampleDatabase(), InMemoryExampleDatabase()
+    key = shared_probe_key("session-1")
+    Store(here).save_shared_probe(key, b"secret")
+    assert Store(here, read_only=True).shares_probe(key, b"secret")
+    assert not Store(here, read_only=True).shares_probe(key, b"other")
+    assert not Store(elsewhere, read_only=True).shares_probe(key, b"secret")
+    Store(here).delete_shared_probe(key, b"secret")
+    assert not Store(here, read_only=True).shares_probe(key, b"secret")
