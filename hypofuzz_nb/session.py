@@ -380,13 +380,7 @@ def fuzz(
             timeout=float(timeout),
             seed=seed,
         )
-        session.database = effective_db
-        session.collection_errors = collection_errors
-        session.not_fuzzable = not_fuzzable
-        session.collection_notes = notes
-        if exitfirst:
-            _stop_on_first_failure(session)
-        return session
+        return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
     if workers == 1:
         loop = FuzzLoop(
             target_list,
@@ -398,13 +392,7 @@ def fuzz(
             seed=seed,
         )
         session: FuzzSession = _ThreadSession(loop)
-        session.database = effective_db
-        session.collection_errors = collection_errors
-        session.not_fuzzable = not_fuzzable
-        session.collection_notes = notes
-        if exitfirst:
-            _stop_on_first_failure(session)
-        return session
+        return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
     # The worker processes collect for themselves; this collection only checked
     # that there is something to fuzz and found the database.
     if close is not None:
@@ -439,7 +427,20 @@ def fuzz(
         timeout=float(timeout),
         seed=seed,
     )
-    session.database = effective_db
+    return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
+
+
+def _started(
+    session: FuzzSession,
+    database: Any,
+    collection_errors: Any,
+    not_fuzzable: Any,
+    notes: Any,
+    exitfirst: bool,
+) -> FuzzSession:
+    """``session``, told what collection found; with ``exitfirst`` it stops itself at
+    the first failure."""
+    session.database = database
     session.collection_errors = collection_errors
     session.not_fuzzable = not_fuzzable
     session.collection_notes = notes
