@@ -17,6 +17,7 @@ __all__ = [
     "FuzzData",
     "FuzzSession",
     "__version__",
+    "compare_runs",
     "coverage",
     "coverage_view",
     "failures",
@@ -25,6 +26,7 @@ __all__ = [
     "load_ipython_extension",
     "plot_progress",
     "show_dashboard",
+    "test_page",
     "unload_ipython_extension",
 ]
 
@@ -36,6 +38,8 @@ __all__ = [
 _LAZY = {
     "coverage": "corpus_coverage",
     "coverage_view": "coverage_html",
+    "compare_runs": "run_comparison",
+    "test_page": "single_test_page",
     "Dashboard": "widgets",
     "show_dashboard": "widgets",
     "FuzzData": "frames",
