@@ -16,11 +16,19 @@ from dataclasses import dataclass, field
 
 from hypofuzz_nb.failures import Failure
 
-__all__ = ["FailureGroup", "failure_location", "group_failures"]
+__all__ = ["FailureGroup", "exception_type", "failure_location", "group_failures"]
 
+_EXCEPTION_TYPE = re.compile(r"[\w.]+")
 _FRAME_LINE = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.MULTILINE)
 #: A failure's place in the list of its group: shrunk first, then unshrunk, then fixed.
 _STATE_ORDER = {"shrunk": 0, "unshrunk": 1, "fixed": 2}
+
+
+def exception_type(exception: str) -> str:
+    """The exception's type name alone: the failures frame's ``exception`` can carry
+    part of the message (when the message contains " at ", as Hypothesis' status does)."""
+    match = _EXCEPTION_TYPE.match(exception.strip())
+    return match[0] if match else ""
 
 
 def failure_location(traceback: str) -> str:
@@ -83,10 +91,10 @@ def group_failures(failures: Iterable[Failure]) -> list[FailureGroup]:
     groups: dict[tuple[str, str, str], FailureGroup] = {}
     for failure in failures:
         location = failure_location(failure.traceback)
-        key = (failure.nodeid, failure.exception, location)
+        key = (failure.nodeid, exception_type(failure.exception), location)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = FailureGroup(failure.nodeid, failure.exception, location)
+            group = groups[key] = FailureGroup(*key)
         group.failures.append(failure)
     for group in groups.values():
         group.failures.sort(
