@@ -5,8 +5,9 @@ A run is a database (an ``ExampleDatabase`` or a directory path), what
 ``(source, (since, until))``: before and after a strategy change, one machine
 against another. Each run's progress is drawn from the start of its window, so
 the two curves start together; each test keeps one colour, run ``a`` is drawn
-solid and run ``b`` dashed. The figure is a plain matplotlib ``Figure`` on its own
-Agg canvas (no pyplot state), as in :mod:`hypofuzz_nb.plots`.
+solid and run ``b`` dashed. The figure is a matplotlib ``Figure`` on its own Agg
+canvas (no pyplot state) that shows itself as a PNG in Jupyter, as those of
+:mod:`hypofuzz_nb.plots`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from hypofuzz_nb.plots import LEGEND_LIMIT, X_CHOICES, Y_CHOICES
+from hypofuzz_nb.plots import LEGEND_LIMIT, X_CHOICES, Y_CHOICES, ProgressFigure
 
 __all__ = ["compare_runs"]
 
@@ -64,7 +65,7 @@ def compare_runs(
     x_column, x_label = X_CHOICES[x]
     series = [_run_reports(run, since, until, tests) for run in (a, b)]
 
-    figure = Figure(figsize=COMPARE_FIGSIZE)
+    figure = ProgressFigure(figsize=COMPARE_FIGSIZE)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     nodeids = sorted(set().union(*(set(s["nodeid"].unique()) for s in series)))

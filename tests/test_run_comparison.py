@@ -71,3 +71,8 @@ def test_bad_runs_and_windows_say_what_to_pass(tmp_path):
         hypofuzz_nb.compare_runs(data, data, labels=["only one"])
     empty = hypofuzz_nb.compare_runs(data, data, since=START + 1e6)
     assert "no reports" in empty.axes[0].texts[0].get_text()
+
+
+def test_a_notebook_cell_ending_in_it_shows_a_png(tmp_path):
+    data = hypofuzz_nb.load(_database(tmp_path / "db", 3, START))
+    assert hypofuzz_nb.compare_runs(data, data)._repr_png_().startswith(b"\x89PNG")
