@@ -5,7 +5,8 @@ directory with temporary Jupyter and IPython directories, opens a notebook in
 Debian's Chromium through Playwright and runs every cell. A cell that raises fails
 the test (as in the nbclient tests); then each test checks what its notebook promises:
 the dashboard's table (fitting its cell at 1280 px), a non-empty progress image, the
-failure list, and for the quickstart the planted bug found, shrunk and replayed.
+failure list, and for the quickstart the planted bug found, shrunk and replayed, and
+its test page with the coverage view (in its cell, and opened from the dashboard).
 Screenshots go to tests/artifacts/ (gitignored).
 
 Playwright's own browser download cannot work here, so Chromium comes from
@@ -373,6 +374,44 @@ def _assert_failure_rendered(page) -> None:
     assert failure.get_by_role("button", name="Debug").is_visible()
 
 
+def _assert_test_page_rendered(page) -> None:
+    """The quickstart's test page cell: the planted bug's page with its coverage view
+    (computed in the cell, coverage=True), and the same page opened from the
+    dashboard's Test page picker, whose button replays the corpus in the kernel's
+    background."""
+    shown = (
+        page.locator(".hypofuzz-nb-test-page")
+        .filter(visible=True)
+        .filter(has_text="Source coverage of the corpus")
+    )
+    test_page = shown.filter(has=page.locator(".hfnb-cov")).first
+    test_page.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert PLANTED_NODEID in test_page.inner_text()
+    image = test_page.locator("img").first
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 100",
+        arg=image.element_handle(),
+        timeout=RUN_TIMEOUT_MS,
+    )
+    coverage = test_page.locator(".hypofuzz-nb-test-coverage .hfnb-cov").first
+    coverage.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert "packets.py" in coverage.inner_text()
+    assert coverage.locator("tr.run").count() > 0
+    assert "IndexError" in test_page.inner_text()
+    assert test_page.get_by_role("button", name="Reproduce").first.is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    test_page.scroll_into_view_if_needed()
+    test_page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
+    # The dashboard's picker opens the same page; its button computes the coverage.
+    dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
+    dashboard.locator(".widget-dropdown select").first.select_option(PLANTED_NODEID)
+    opened = dashboard.locator(".hypofuzz-nb-test-page").first
+    opened.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    opened.get_by_role("button", name="Compute coverage").click()
+    opened.locator(".hfnb-cov").first.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    assert "packets.py" in opened.locator(".hfnb-cov").first.inner_text()
+
+
 def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
     (jupyterlab.root / "dashboard.ipynb").write_text(_notebook(DASHBOARD_CELLS))
     page = browser.new_page(viewport=VIEWPORT)
@@ -448,6 +487,7 @@ def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browse
         shown.first.wait_for(timeout=RUN_TIMEOUT_MS)
         _screenshot_dashboard(page, "jupyterlab-quickstart")
         _assert_table_fits_its_cell(page)
+        _assert_test_page_rendered(page)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"), full_page=True)
