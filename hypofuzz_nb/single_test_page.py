@@ -19,6 +19,7 @@ nothing else here does.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import importlib
 import os
@@ -43,7 +44,10 @@ __all__ = ["INSIGHT_SECTIONS", "TestPage", "progress_curves", "test_page"]
 #: (title, "module:function"). Each function is called like
 #: :func:`hypofuzz_nb.coverage_view`, as ``function(database, paths=..., nodeid=...)``,
 #: on request with the coverage view, and returns an object with ``_repr_html_``.
-INSIGHT_SECTIONS: tuple[tuple[str, str], ...] = ()
+INSIGHT_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("What it generates", "hypofuzz_nb.distributions_html:distributions_view"),
+    ("Why it is stuck", "hypofuzz_nb.stuck_html:stuck_view"),
+)
 
 #: Distinct corpus inputs listed on the page (the smallest first); the rest are counted.
 CORPUS_ROWS_SHOWN = 50
@@ -187,9 +191,9 @@ class TestPage:
 
     def _insights_html(self) -> str:
         parts = []
-        for title, _ in INSIGHT_SECTIONS:
+        for title, _ in _insight_functions():
             body = self.insights.get(
-                title, "<p><i>Not computed (computed with the coverage).</i></p>"
+                title, "<p><i>Not computed (it is computed with the coverage).</i></p>"
             )
             parts.append(
                 f'<div class="hypofuzz-nb-test-insight"><h4>{html.escape(title)}</h4>{body}</div>'
@@ -390,8 +394,10 @@ def _failures_of(data: Any, nodeid: str, database: Any) -> list[Failure]:
     return failures(own, database=database)
 
 
-def _insight_functions() -> list[tuple[str, Any]]:
-    """(title, function) of each INSIGHT_SECTIONS view whose module imports."""
+@functools.cache
+def _insight_functions() -> tuple[tuple[str, Any], ...]:
+    """(title, function) of each INSIGHT_SECTIONS view whose module imports (looked up
+    once: a page is opened on the kernel's thread)."""
     found = []
     for title, target in INSIGHT_SECTIONS:
         module_name, _, name = target.partition(":")
@@ -399,7 +405,7 @@ def _insight_functions() -> list[tuple[str, Any]]:
             found.append((title, getattr(importlib.import_module(module_name), name)))
         except (ImportError, AttributeError):
             continue
-    return found
+    return tuple(found)
 
 
 def _error_html(message: str) -> str:

@@ -4,7 +4,9 @@ ipywidgets objects, a real coverage replay in a subprocess."""
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -13,6 +15,7 @@ import pytest
 from dashboard_data import EVIL, failure_row, make_data
 
 import hypofuzz_nb
+from hypofuzz_nb import single_test_page
 from hypofuzz_nb.errors import HypofuzzNbError, TestNotInData, UnknownTest
 from hypofuzz_nb.failure_groups import failure_location, group_failures
 from hypofuzz_nb.failures import Failure
@@ -219,3 +222,35 @@ def _walk(widget):
     yield widget
     for child in getattr(widget, "children", ()):
         yield from _walk(child)
+
+
+class _FakeView:
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+
+    def _repr_html_(self) -> str:
+        return f"<p class='fake-insight'>{self.nodeid} {EVIL_ESCAPED}</p>"
+
+
+def test_insight_sections_show_when_their_module_imports(tmp_path, monkeypatch):
+    module = types.ModuleType("hypofuzz_nb_fake_insight")
+    module.view = lambda database, *, paths, nodeid: _FakeView(nodeid)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(
+        single_test_page,
+        "INSIGHT_SECTIONS",
+        (("What it generates", f"{module.__name__}:view"), ("Absent", "no_such_module:view")),
+    )
+    single_test_page._insight_functions.cache_clear()
+    monkeypatch.chdir(tmp_path)  # nothing to collect: the coverage fails, and says so
+    try:
+        page = TestPage(make_data(1, 5), NODEID)
+        assert "What it generates" in page._repr_html_()
+        assert "Absent" not in page._repr_html_()
+        page.compute_replay_views()
+        html = page._repr_html_()
+        assert "fake-insight" in html and NODEID in html
+        assert page.coverage is None and "NoTestsCollected" in page.coverage_error
+        assert "NoTestsCollected" in html
+    finally:
+        single_test_page._insight_functions.cache_clear()
