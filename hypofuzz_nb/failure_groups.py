@@ -10,6 +10,7 @@ Every text the HTML shows is escaped.
 from __future__ import annotations
 
 import html
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,7 +69,9 @@ class FailureGroup:
         """What goes under the head: where it raised, and the folded failures."""
         parts = []
         if self.location:
-            parts.append(f"<div><small>raised at {html.escape(self.location)}</small></div>")
+            parts.append(
+                f"<div><small>raised at {html.escape(_shown(self.location))}</small></div>"
+            )
         if self.folded:
             parts.append(
                 f"<details><summary>{len(self.folded)} more input(s) failing the same way</summary>"
@@ -82,6 +85,16 @@ class FailureGroup:
             '<div class="hypofuzz-nb-failure-group">'
             f"{self.head._repr_html_()}{self.notes_html()}</div>"
         )
+
+
+def _shown(location: str) -> str:
+    """``location`` relative to the current directory when it lies under it."""
+    path, _, line = location.rpartition(":")
+    if os.path.isabs(path):
+        relative = os.path.relpath(path)
+        if not relative.startswith(os.pardir):
+            return f"{relative}:{line}"
+    return location
 
 
 def group_failures(failures: Iterable[Failure]) -> list[FailureGroup]:

@@ -364,6 +364,9 @@ def _assert_dashboard_rendered(page) -> None:
     )
     failures = dashboard.locator(".hypofuzz-nb-failures")
     failures.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    # JupyterLab skips rendering cells far off screen (content-visibility), whose
+    # text then reads as empty: a long notebook's dashboard is scrolled to first.
+    failures.scroll_into_view_if_needed()
     assert "Failures" in failures.inner_text()
 
 
