@@ -212,7 +212,8 @@ class Dashboard:
             options=[("(choose a test)", "")], value="", description="Test page:"
         )
         self.page_picker.layout.width = "95%"
-        self.page_picker.observe(lambda change: self.open_page(change["new"]), names="value")
+        self._updating_picker = False
+        self.page_picker.observe(self._on_page_picked, names="value")
         self.page_box = widgets.VBox()
         self.widget = widgets.VBox(
             [
@@ -251,6 +252,25 @@ class Dashboard:
             )
             self.page_box.children = (self.page.widget(),)
             return self.page
+
+    def _update_page_picker(self, nodeids: list[str]) -> None:
+        """Offer the tests on screen in the Test page picker; an open page stays open."""
+        options = [("(choose a test)", ""), *((n, n) for n in nodeids)]
+        if list(self.page_picker.options) == options:
+            return
+        self._updating_picker = True
+        try:
+            self.page_picker.options = options
+            if self.page is not None and self.page.nodeid in nodeids:
+                self.page_picker.value = self.page.nodeid
+        except Exception as exc:  # the picker must never stop the dashboard's updates
+            self.last_error = f"test page picker: {type(exc).__name__}: {exc}"
+        finally:
+            self._updating_picker = False
+
+    def _on_page_picked(self, change: Any) -> None:
+        if not self._updating_picker:
+            self.open_page(change["new"] or "")
 
     def _on_plot_option(self, change: Any) -> None:
         self._render_plot()
@@ -411,7 +431,6 @@ class Dashboard:
                 kept = tuple(n for n in self.selection.value if n in nodeids)
                 self.selection.options = nodeids
                 self.selection.value = kept
-                self.page_picker.options = [("(choose a test)", ""), *((n, n) for n in nodeids)]
             self.header.value = self._header_html()
             self.table.value = tests_table_html(
                 data.tests, selected=frozenset(self.selection.value)
@@ -422,6 +441,7 @@ class Dashboard:
                 else:
                     self._plot_stale = True
             self._render_failures()
+            self._update_page_picker(nodeids)
             self.refresh_count += 1
         return True
 

@@ -350,6 +350,8 @@ def _screenshot_dashboard(page, name: str) -> None:
 
 
 def _assert_dashboard_rendered(page) -> None:
+    from playwright.sync_api import expect
+
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
     dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     table = dashboard.locator("table.hypofuzz-nb-tests")
@@ -364,10 +366,10 @@ def _assert_dashboard_rendered(page) -> None:
     )
     failures = dashboard.locator(".hypofuzz-nb-failures")
     failures.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    # JupyterLab skips rendering cells far off screen (content-visibility), whose
-    # text then reads as empty: a long notebook's dashboard is scrolled to first.
+    # JupyterLab renders a cell far off screen only once it is scrolled to (its
+    # widgets' views are then drawn anew): wait for the text rather than read it at once.
     failures.scroll_into_view_if_needed()
-    assert "Failures" in failures.inner_text()
+    expect(failures).to_contain_text("Failures", timeout=RUN_TIMEOUT_MS)
 
 
 def _assert_failure_rendered(page) -> None:
@@ -459,6 +461,8 @@ def test_a_cell_that_raises_fails_the_run(jupyterlab, browser):
 
 @pytest.mark.timeout(QUICKSTART_RUN_TIMEOUT_MS // 1000 + 240)
 def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browser):
+    from playwright.sync_api import expect
+
     shutil.copytree(REPO / "notebooks", jupyterlab.root / "notebooks", dirs_exist_ok=True)
     shutil.copytree(
         REPO / "examples",
@@ -488,6 +492,10 @@ def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browse
             ".hypofuzz-nb-dashboard .hypofuzz-nb-failure", has_text=PLANTED_EXAMPLE
         )
         shown.first.wait_for(timeout=RUN_TIMEOUT_MS)
+        # The live table followed the run to its end: the planted bug's test failed.
+        expect(
+            page.locator(".hypofuzz-nb-dashboard table.hypofuzz-nb-tests").first
+        ).to_contain_text("failed", timeout=RUN_TIMEOUT_MS)
         _screenshot_dashboard(page, "jupyterlab-quickstart")
         _assert_table_fits_its_cell(page)
         _assert_test_page_rendered(page)
