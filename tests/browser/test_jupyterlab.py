@@ -384,6 +384,8 @@ def _assert_test_page_rendered(page) -> None:
     (computed in the cell, coverage=True), and the same page opened from the
     dashboard's Test page picker, whose button replays the corpus in the kernel's
     background."""
+    from playwright.sync_api import expect
+
     shown = (
         page.locator(".hypofuzz-nb-test-page")
         .filter(visible=True)
@@ -391,7 +393,10 @@ def _assert_test_page_rendered(page) -> None:
     )
     test_page = shown.filter(has=page.locator(".hfnb-cov")).first
     test_page.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    assert PLANTED_NODEID in test_page.inner_text()
+    # Far-off cells are drawn once scrolled to (see _assert_dashboard_rendered).
+    test_page.scroll_into_view_if_needed()
+    expect(test_page).to_contain_text(PLANTED_NODEID, timeout=RUN_TIMEOUT_MS)
+    expect(test_page).to_contain_text("IndexError", timeout=RUN_TIMEOUT_MS)
     image = test_page.locator("img").first
     page.wait_for_function(
         "(img) => img.complete && img.naturalWidth > 100",
@@ -400,21 +405,25 @@ def _assert_test_page_rendered(page) -> None:
     )
     coverage = test_page.locator(".hypofuzz-nb-test-coverage .hfnb-cov").first
     coverage.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    assert "packets.py" in coverage.inner_text()
+    expect(coverage).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
     assert coverage.locator("tr.run").count() > 0
-    assert "IndexError" in test_page.inner_text()
     assert test_page.get_by_role("button", name="Reproduce").first.is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     test_page.scroll_into_view_if_needed()
     test_page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
     # The dashboard's picker opens the same page; its button computes the coverage.
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
-    dashboard.locator(".widget-dropdown select").first.select_option(PLANTED_NODEID)
+    picker = dashboard.locator(".widget-dropdown select").first
+    picker.scroll_into_view_if_needed()
+    picker.select_option(PLANTED_NODEID)
     opened = dashboard.locator(".hypofuzz-nb-test-page").first
     opened.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     opened.get_by_role("button", name="Compute coverage").click()
-    opened.locator(".hfnb-cov").first.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    assert "packets.py" in opened.locator(".hfnb-cov").first.inner_text()
+    replayed = opened.locator(".hfnb-cov").first
+    replayed.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    expect(replayed).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
+    opened.scroll_into_view_if_needed()
+    opened.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard-test-page.png"))
 
 
 def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
