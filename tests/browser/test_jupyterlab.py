@@ -409,8 +409,10 @@ def _assert_test_page_rendered(page) -> None:
     assert coverage.locator("tr.run").count() > 0
     assert test_page.get_by_role("button", name="Reproduce").first.is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
-    test_page.scroll_into_view_if_needed()
-    test_page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
+    # The page is taller than the window: its top, as a reader first sees it.
+    test_page.locator("h3").first.evaluate("(h) => h.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
     # The dashboard's picker opens the same page; its button computes the coverage.
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
     picker = dashboard.locator(".widget-dropdown select").first
@@ -422,8 +424,9 @@ def _assert_test_page_rendered(page) -> None:
     replayed = opened.locator(".hfnb-cov").first
     replayed.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     expect(replayed).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
-    opened.scroll_into_view_if_needed()
-    opened.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard-test-page.png"))
+    replayed.evaluate("(c) => c.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard-test-page.png"))
 
 
 def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
