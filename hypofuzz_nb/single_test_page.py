@@ -60,6 +60,7 @@ _CURVES_MARGINS = {"left": 0.07, "right": 0.98, "bottom": 0.17, "top": 0.95, "ws
 #: Ticks per axis: fewer labels to lay out, and enough to read the curves.
 _CURVES_TICKS = 5
 _NO_REPRESENTATION = "(no representation stored)"
+_NUMBER_CELL = "text-align:right;padding:0 .6em;vertical-align:top"
 
 
 class TestPage:
@@ -156,10 +157,10 @@ class TestPage:
             return "<h4>Corpus</h4><p><i>No corpus stored for this test.</i></p>"
         shown = self.corpus.head(CORPUS_ROWS_SHOWN)
         rows = "".join(
-            f"<tr><td style='text-align:right'>{int(r.size)}</td>"
-            f"<td style='text-align:right'>{int(r.copies)}</td>"
-            f"<td><pre style='margin:0;white-space:pre-wrap'>{html.escape(r.representation)}"
-            "</pre></td></tr>"
+            f"<tr><td style='{_NUMBER_CELL}'>{int(r.size)}</td>"
+            f"<td style='{_NUMBER_CELL}'>{int(r.copies)}</td>"
+            f"<td style='font-family:monospace' title='{html.escape(r.representation)}'>"
+            f"{html.escape(_one_line(r.representation))}</td></tr>"
             for r in shown.itertuples()
         )
         more = len(self.corpus) - len(shown)
@@ -168,8 +169,8 @@ class TestPage:
             f"<h4>Corpus ({len(self.corpus):,} distinct inputs, smallest first)</h4>"
             '<div style="max-height:20em;overflow-y:auto">'
             "<table class='hypofuzz-nb-corpus' style='border-collapse:collapse'>"
-            "<thead><tr><th title='choices in the input'>size</th>"
-            "<th title='stored inputs with this representation'>copies</th>"
+            f"<thead><tr><th style='{_NUMBER_CELL}' title='choices in the input'>size</th>"
+            f"<th style='{_NUMBER_CELL}' title='stored inputs with this representation'>copies</th>"
             "<th style='text-align:left'>input</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div>{note}"
         )
@@ -247,9 +248,10 @@ class TestPage:
 
         replay_area = widgets.HTML(self._replay_html())
         button = widgets.Button(
-            description="Compute coverage",
+            description="Compute coverage" if self.coverage is None else "Compute coverage again",
             icon="search",
             tooltip="replays the corpus in a subprocess (seconds)",
+            layout=widgets.Layout(width="auto"),
         )
         button.on_click(lambda _b: self._replay_in_background(button, replay_area))
         groups = []
@@ -382,6 +384,11 @@ def _distinct_corpus(corpus: pd.DataFrame, nodeid: str) -> pd.DataFrame:
     grouped = frame.groupby("representation", sort=False)["size"].agg(["min", "count"])
     grouped = grouped.rename(columns={"min": "size", "count": "copies"}).reset_index()
     return grouped.sort_values(["size", "representation"], kind="stable").reset_index(drop=True)
+
+
+def _one_line(representation: str) -> str:
+    """A representation on one line (the corpus table's row; the full one is its tooltip)."""
+    return " ".join(representation.split()).replace("( ", "(").replace(", )", ")")
 
 
 def _failures_of(data: Any, nodeid: str, database: Any) -> list[Failure]:
