@@ -13,6 +13,7 @@ __all__ = [
     "FuzzData",
     "FuzzSession",
     "__version__",
+    "compare_runs",
     "coverage",
     "coverage_view",
     "distributions",
@@ -26,6 +27,7 @@ __all__ = [
     "show_dashboard",
     "stuck",
     "stuck_view",
+    "test_page",
     "unload_ipython_extension",
 ]
 
@@ -42,6 +44,8 @@ _LAZY = {
     "plateaus": "plateau_signal",
     "stuck": "stuck_branches",
     "stuck_view": "stuck_html",
+    "compare_runs": "run_comparison",
+    "test_page": "single_test_page",
     "Dashboard": "widgets",
     "show_dashboard": "widgets",
     "Failure": "reproduce",

@@ -187,3 +187,19 @@ class BadSampleSize(HypofuzzNbError, ValueError):
 class ClusterError(HypofuzzNbError):
     """Fuzzing on a Dask cluster cannot start: the scheduler is unreachable, a worker
     differs from the notebook, or the database is not one that every worker shares."""
+
+
+class TestNotInData(UnknownTest):
+    """A node id that names none of the tests in loaded data (``load()``'s tests frame)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, nodeid: str, known: list[str]) -> None:
+        super().__init__(nodeid, known)
+        shown = "\n".join(f"  {n}" for n in self.known[:20])
+        more = f"\n  ... and {len(self.known) - 20} more" if len(self.known) > 20 else ""
+        self.args = (
+            f"the database has no test with the node id {nodeid!r}; pass one of:\n{shown}{more}"
+            if self.known
+            else f"the database has no test with the node id {nodeid!r} (it holds no tests yet)",
+        )

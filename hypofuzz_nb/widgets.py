@@ -34,6 +34,7 @@ from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
 from hypofuzz_nb.reproduce import Failure, failures
+from hypofuzz_nb.single_test_page import TestPage
 from hypofuzz_nb.summary import database_line, inputs_rate
 from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
@@ -204,6 +205,16 @@ class Dashboard:
         self.failures_header = widgets.HTML()
         self.failures_section = widgets.VBox([self.failures_header, self.failure_box])
         self.failures_section.add_class("hypofuzz-nb-failures")
+        # Choosing a test opens its page under the dashboard (built from the data on
+        # screen, on the kernel's thread: it reads and replays nothing).
+        self.page: TestPage | None = None
+        self.page_picker = widgets.Dropdown(
+            options=[("(choose a test)", "")], value="", description="Test page:"
+        )
+        self.page_picker.layout.width = "95%"
+        self._updating_picker = False
+        self.page_picker.observe(self._on_page_picked, names="value")
+        self.page_box = widgets.VBox()
         self.widget = widgets.VBox(
             [
                 self.header,
@@ -212,9 +223,54 @@ class Dashboard:
                 self.selection,
                 self.plot_area,
                 self.failures_section,
+                self.page_picker,
+                self.page_box,
             ]
         )
         self.widget.add_class("hypofuzz-nb-dashboard")
+
+    def open_page(self, nodeid: str) -> TestPage | None:
+        """Show the page of ``nodeid`` under the dashboard (``""``: close it); returns it.
+
+        Raises :class:`~hypofuzz_nb.errors.TestNotInData` for a test not on screen.
+        """
+        if self.page_picker.value != nodeid and nodeid in {v for _, v in self.page_picker.options}:
+            self.page_picker.value = nodeid  # its observer opens the page
+            return self.page
+        with self._lock:
+            if self.page is not None:
+                self.page.close()
+                self.page = None
+            self.page_box.children = ()
+            if not nodeid or self.data is None:
+                return None
+            self.page = TestPage(
+                self.data,
+                nodeid,
+                database=self.database,
+                failures=[f for f in self.failures if f.nodeid == nodeid],
+            )
+            self.page_box.children = (self.page.widget(),)
+            return self.page
+
+    def _update_page_picker(self, nodeids: list[str]) -> None:
+        """Offer the tests on screen in the Test page picker; an open page stays open."""
+        options = [("(choose a test)", ""), *((n, n) for n in nodeids)]
+        if list(self.page_picker.options) == options:
+            return
+        self._updating_picker = True
+        try:
+            self.page_picker.options = options
+            if self.page is not None and self.page.nodeid in nodeids:
+                self.page_picker.value = self.page.nodeid
+        except Exception as exc:  # the picker must never stop the dashboard's updates
+            self.last_error = f"test page picker: {type(exc).__name__}: {exc}"
+        finally:
+            self._updating_picker = False
+
+    def _on_page_picked(self, change: Any) -> None:
+        if not self._updating_picker:
+            self.open_page(change["new"] or "")
 
     def _on_plot_option(self, change: Any) -> None:
         self._render_plot()
@@ -385,6 +441,7 @@ class Dashboard:
                 else:
                     self._plot_stale = True
             self._render_failures()
+            self._update_page_picker(nodeids)
             self.refresh_count += 1
         return True
 
@@ -539,6 +596,8 @@ class Dashboard:
                     parts.append(f'<img alt="progress plot" src="data:image/png;base64,{encoded}">')
                 parts.append(f"<h4>Failures ({len(self.failures)})</h4>")
                 parts.extend(f._repr_html_() for f in self.failures)
+                if self.page is not None:
+                    parts.append(self.page._repr_html_())
             parts.append("</div>")
             return "\n".join(parts)
 

@@ -149,6 +149,15 @@ def test_quickstart_finds_the_planted_bug_shrinks_and_replays_it(tmp_path):
     assert "failed" in frames
     assert "image/png" in _mimetypes(_cell(notebook, "hypofuzz_nb.plot_progress("))
 
+    # The planted bug's test page: its shrunk failure, and the decoder's source coloured
+    # by what the corpus reaches (replayed in a subprocess).
+    page = _cell(notebook, "page = hypofuzz_nb.test_page(")
+    assert "application/vnd.jupyter.widget-view+json" in _mimetypes(page)
+    shown = _text(page)
+    assert PLANTED_NODEID in shown and "IndexError" in shown
+    assert "hfnb-cov" in shown and "packets.py" in shown
+    assert "image/png" in _mimetypes(_cell(notebook, "start, end = data.reports"))
+
 
 @pytest.mark.timeout(CELL_TIMEOUT)
 def test_exploring_failures_finds_explains_and_forgets_the_decoder_bug(tmp_path):

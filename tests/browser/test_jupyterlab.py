@@ -5,7 +5,8 @@ directory with temporary Jupyter and IPython directories, opens a notebook in
 Debian's Chromium through Playwright and runs every cell. A cell that raises fails
 the test (as in the nbclient tests); then each test checks what its notebook promises:
 the dashboard's table (fitting its cell at 1280 px), a non-empty progress image, the
-failure list, and for the quickstart the planted bug found, shrunk and replayed.
+failure list, and for the quickstart the planted bug found, shrunk and replayed, and
+its test page with the coverage view (in its cell, and opened from the dashboard).
 Screenshots go to tests/artifacts/ (gitignored).
 
 Playwright's own browser download cannot work here, so Chromium comes from
@@ -349,6 +350,8 @@ def _screenshot_dashboard(page, name: str) -> None:
 
 
 def _assert_dashboard_rendered(page) -> None:
+    from playwright.sync_api import expect
+
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
     dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     table = dashboard.locator("table.hypofuzz-nb-tests")
@@ -363,7 +366,10 @@ def _assert_dashboard_rendered(page) -> None:
     )
     failures = dashboard.locator(".hypofuzz-nb-failures")
     failures.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    assert "Failures" in failures.inner_text()
+    # JupyterLab renders a cell far off screen only once it is scrolled to (its
+    # widgets' views are then drawn anew): wait for the text rather than read it at once.
+    failures.scroll_into_view_if_needed()
+    expect(failures).to_contain_text("Failures", timeout=RUN_TIMEOUT_MS)
 
 
 def _assert_failure_rendered(page) -> None:
@@ -371,6 +377,56 @@ def _assert_failure_rendered(page) -> None:
     failure.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     assert failure.get_by_role("button", name="Reproduce").is_visible()
     assert failure.get_by_role("button", name="Debug").is_visible()
+
+
+def _assert_test_page_rendered(page) -> None:
+    """The quickstart's test page cell: the planted bug's page with its coverage view
+    (computed in the cell, coverage=True), and the same page opened from the
+    dashboard's Test page picker, whose button replays the corpus in the kernel's
+    background."""
+    from playwright.sync_api import expect
+
+    shown = (
+        page.locator(".hypofuzz-nb-test-page")
+        .filter(visible=True)
+        .filter(has_text="Source coverage of the corpus")
+    )
+    test_page = shown.filter(has=page.locator(".hfnb-cov")).first
+    test_page.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    # Far-off cells are drawn once scrolled to (see _assert_dashboard_rendered).
+    test_page.scroll_into_view_if_needed()
+    expect(test_page).to_contain_text(PLANTED_NODEID, timeout=RUN_TIMEOUT_MS)
+    expect(test_page).to_contain_text("IndexError", timeout=RUN_TIMEOUT_MS)
+    image = test_page.locator("img").first
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 100",
+        arg=image.element_handle(),
+        timeout=RUN_TIMEOUT_MS,
+    )
+    coverage = test_page.locator(".hypofuzz-nb-test-coverage .hfnb-cov").first
+    coverage.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    expect(coverage).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
+    assert coverage.locator("tr.run").count() > 0
+    assert test_page.get_by_role("button", name="Reproduce").first.is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    # The page is taller than the window: its top, as a reader first sees it.
+    test_page.locator("h3").first.evaluate("(h) => h.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
+    # The dashboard's picker opens the same page; its button computes the coverage.
+    dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
+    picker = dashboard.locator(".widget-dropdown select").first
+    picker.scroll_into_view_if_needed()
+    picker.select_option(PLANTED_NODEID)
+    opened = dashboard.locator(".hypofuzz-nb-test-page").first
+    opened.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    opened.get_by_role("button", name="Compute coverage").click()
+    replayed = opened.locator(".hfnb-cov").first
+    replayed.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
+    expect(replayed).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
+    replayed.evaluate("(c) => c.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard-test-page.png"))
 
 
 def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
@@ -417,6 +473,8 @@ def test_a_cell_that_raises_fails_the_run(jupyterlab, browser):
 
 @pytest.mark.timeout(QUICKSTART_RUN_TIMEOUT_MS // 1000 + 240)
 def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browser):
+    from playwright.sync_api import expect
+
     shutil.copytree(REPO / "notebooks", jupyterlab.root / "notebooks", dirs_exist_ok=True)
     shutil.copytree(
         REPO / "examples",
@@ -446,8 +504,13 @@ def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browse
             ".hypofuzz-nb-dashboard .hypofuzz-nb-failure", has_text=PLANTED_EXAMPLE
         )
         shown.first.wait_for(timeout=RUN_TIMEOUT_MS)
+        # The live table followed the run to its end: the planted bug's test failed.
+        expect(
+            page.locator(".hypofuzz-nb-dashboard table.hypofuzz-nb-tests").first
+        ).to_contain_text("failed", timeout=RUN_TIMEOUT_MS)
         _screenshot_dashboard(page, "jupyterlab-quickstart")
         _assert_table_fits_its_cell(page)
+        _assert_test_page_rendered(page)
     finally:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-quickstart.png"), full_page=True)
