@@ -431,3 +431,17 @@ def test_out_of_range_times_and_pids_do_not_break_load():
     assert data.reports.timestamp.isna().sum() == 2
     assert data.failures.first_seen.isna().all()
     assert len(data.workers) == 0 and data.skipped["worker_identity"] == 1
+
+
+def test_loading_a_directory_database_does_not_import_redis(tmp_path):
+    # Importing redis costs a first load() ~0.15 s; nothing but a Redis database needs it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import hypofuzz_nb.frames as frames; "
+        f"frames.load({str(tmp_path / 'db')!r}); print('redis' in sys.modules)"
+    )
+    (tmp_path / "db").mkdir()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -3,9 +3,18 @@ directory database, the Redis database's client, and its change messages."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 # --- store (used by hypofuzz_nb.store and hypofuzz_nb.databases) ---------------------
+
+
+def _redis_database_class() -> type | None:
+    """Hypothesis' ``RedisExampleDatabase`` if anything has imported it, else ``None``:
+    no database can be one before that, and importing redis just to find out would
+    cost a first ``load()`` of any database about 0.15 s."""
+    module = sys.modules.get("hypothesis.extra.redis")
+    return None if module is None else module.RedisExampleDatabase
 
 
 def store_inner_databases(database: object) -> list[object]:
@@ -42,10 +51,7 @@ def store_list_keys(database: object) -> list[bytes] | None:
         return list(database.fetch(DirectoryBasedExampleDatabase._metakeys_name))
     if isinstance(database, InMemoryExampleDatabase):
         return [key for key, values in list(database.data.items()) if values]
-    try:
-        from hypothesis.extra.redis import RedisExampleDatabase
-    except ImportError:  # the redis extra is optional
-        RedisExampleDatabase = None
+    RedisExampleDatabase = _redis_database_class()
     if RedisExampleDatabase is not None and isinstance(database, RedisExampleDatabase):
         prefix: bytes = database._prefix
         pattern = prefix
@@ -112,11 +118,8 @@ def store_redis_fetch_many(database: object, keys: list[bytes]) -> list[list[byt
     pipeline for all ``keys`` instead of one round trip per key. Errors of the
     connection propagate (the caller falls back to ``fetch``).
     """
-    try:
-        from hypothesis.extra.redis import RedisExampleDatabase
-    except ImportError:  # the redis extra is optional
-        return None
-    if type(database) is not RedisExampleDatabase:
+    RedisExampleDatabase = _redis_database_class()
+    if RedisExampleDatabase is None or type(database) is not RedisExampleDatabase:
         return None
     prefix: bytes = database._prefix
     pipe = database.redis.pipeline(transaction=False)
@@ -213,6 +216,8 @@ def resilient_redis_private_copy(
     connection that a restarted server dropped), never with jitter, and its socket
     timeouts are at most ``socket_timeout`` / ``connect_timeout`` seconds.
     """
+    if _redis_database_class() is None:
+        return None
     try:
         import redis
         from hypothesis.extra.redis import RedisExampleDatabase
@@ -281,11 +286,8 @@ def watch_supports_listeners(database: object) -> bool:
 
 def watch_is_redis_database(database: object) -> bool:
     """Whether ``database`` is a ``RedisExampleDatabase`` (``False`` without the redis extra)."""
-    try:
-        from hypothesis.extra.redis import RedisExampleDatabase
-    except ImportError:
-        return False
-    return isinstance(database, RedisExampleDatabase)
+    RedisExampleDatabase = _redis_database_class()
+    return RedisExampleDatabase is not None and isinstance(database, RedisExampleDatabase)
 
 
 def watch_decode_redis_message(data: object) -> tuple[str, bytes, bytes | None] | None:
