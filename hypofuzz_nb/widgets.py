@@ -30,6 +30,7 @@ import ipywidgets as widgets
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
 from hypofuzz_nb.failure_widget import failure_widget
+from hypofuzz_nb.page_picker import PagePicker
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
 from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
@@ -207,14 +208,9 @@ class Dashboard:
         self.failures_section.add_class("hypofuzz-nb-failures")
         # Choosing a test opens its page under the dashboard (built from the data on
         # screen, on the kernel's thread: it reads and replays nothing).
-        self.page: TestPage | None = None
-        self.page_picker = widgets.Dropdown(
-            options=[("(choose a test)", "")], value="", description="Test page:"
-        )
-        self.page_picker.layout.width = "95%"
-        self._updating_picker = False
-        self.page_picker.observe(self._on_page_picked, names="value")
-        self.page_box = widgets.VBox()
+        self.page_picker_view = PagePicker(self._build_page)
+        self.page_picker = self.page_picker_view.dropdown
+        self.page_box = self.page_picker_view.box
         self.widget = widgets.VBox(
             [
                 self.header,
@@ -229,48 +225,29 @@ class Dashboard:
         )
         self.widget.add_class("hypofuzz-nb-dashboard")
 
+    @property
+    def page(self) -> TestPage | None:
+        """The test page open under the dashboard, if any."""
+        return self.page_picker_view.page
+
     def open_page(self, nodeid: str) -> TestPage | None:
         """Show the page of ``nodeid`` under the dashboard (``""``: close it); returns it.
 
         Raises :class:`~hypofuzz_nb.errors.TestNotInData` for a test not on screen.
         """
-        if self.page_picker.value != nodeid and nodeid in {v for _, v in self.page_picker.options}:
-            self.page_picker.value = nodeid  # its observer opens the page
-            return self.page
         with self._lock:
-            if self.page is not None:
-                self.page.close()
-                self.page = None
-            self.page_box.children = ()
-            if not nodeid or self.data is None:
+            return self.page_picker_view.open(nodeid)
+
+    def _build_page(self, nodeid: str) -> TestPage | None:
+        with self._lock:
+            if self.data is None:
                 return None
-            self.page = TestPage(
+            return TestPage(
                 self.data,
                 nodeid,
                 database=self.database,
                 failures=[f for f in self.failures if f.nodeid == nodeid],
             )
-            self.page_box.children = (self.page.widget(),)
-            return self.page
-
-    def _update_page_picker(self, nodeids: list[str]) -> None:
-        """Offer the tests on screen in the Test page picker; an open page stays open."""
-        options = [("(choose a test)", ""), *((n, n) for n in nodeids)]
-        if list(self.page_picker.options) == options:
-            return
-        self._updating_picker = True
-        try:
-            self.page_picker.options = options
-            if self.page is not None and self.page.nodeid in nodeids:
-                self.page_picker.value = self.page.nodeid
-        except Exception as exc:  # the picker must never stop the dashboard's updates
-            self.last_error = f"test page picker: {type(exc).__name__}: {exc}"
-        finally:
-            self._updating_picker = False
-
-    def _on_page_picked(self, change: Any) -> None:
-        if not self._updating_picker:
-            self.open_page(change["new"] or "")
 
     def _on_plot_option(self, change: Any) -> None:
         self._render_plot()
@@ -441,7 +418,9 @@ class Dashboard:
                 else:
                     self._plot_stale = True
             self._render_failures()
-            self._update_page_picker(nodeids)
+            problem = self.page_picker_view.offer(nodeids)
+            if problem is not None:
+                self.last_error = problem
             self.refresh_count += 1
         return True
 
