@@ -175,6 +175,10 @@ def test_exploring_failures_finds_explains_and_forgets_the_decoder_bug(tmp_path)
     dashboard = _cell(notebook, "hypofuzz_nb.Dashboard(")
     assert "application/vnd.jupyter.widget-view+json" in _mimetypes(dashboard)
     assert "test_decode_inverts_encode" in _text(dashboard)
+    page = _text(_cell(notebook, "page = hypofuzz_nb.test_page("))
+    assert "test_decode_inverts_encode" in page and "ValueError" in page
+    generated = _text(_cell(notebook, "generated = hypofuzz_nb.distributions("))
+    assert "test_decode_inverts_encode" in generated and "passed" in generated
     # After the fix, plain Hypothesis deleted the example: the failure shows as fixed.
     fixed = _text(_cell(notebook, "def decode(encoded):"))
     assert "fixed" in fixed
