@@ -109,13 +109,13 @@ def test_reached_and_unreached_lines_and_branches(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
     # Saved out of Hypothesis' order: the smallest input is found by its sort key.
     # (3,) has the representation the fuzzer stored with it: used as is.
+    monkeypatch.chdir(project)
     save_corpus(
         project,
         db_dir,
         {"test_branchy.py::test_classify": [(50,), (7,), (3,), (150,)]},
         {(3,): "stored repr of 3"},
     )
-    monkeypatch.chdir(project)
     frame = hypofuzz_nb.coverage()
     assert_schema(frame)
     assert set(frame.nodeid) == {"test_branchy.py::test_classify"}
@@ -179,10 +179,10 @@ def test_bad_input_raises_clear_errors(tmp_path, monkeypatch):
 
 def test_html_view_escapes_generated_text_and_marks_each_inputs_lines(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
+    monkeypatch.chdir(project)
     evil = "<script>alert(1)</script>"
     # sampled_from draws the index of its element
     save_corpus(project, db_dir, {"test_branchy.py::test_text": [(1,), (0,)]})
-    monkeypatch.chdir(project)
     view = hypofuzz_nb.coverage_view(nodeid="test_branchy.py::test_text")
     frame = view.frame
     assert_schema(frame)
@@ -285,8 +285,8 @@ def test_a_test_whose_fixture_fails_is_left_out_with_a_warning(tmp_path, monkeyp
             """
         ),
     )
-    save_corpus(project, db_dir, {"test_branchy.py::test_needs_fixture": [(1,)]})
     monkeypatch.chdir(project)
+    save_corpus(project, db_dir, {"test_branchy.py::test_needs_fixture": [(1,)]})
     with pytest.warns(UserWarning, match="no fixture today"):
         frame = hypofuzz_nb.coverage()
     assert frame.empty

@@ -263,6 +263,7 @@ def save_reports(db_dir: Path, key: bytes, nodeid: str, points: list[tuple]) -> 
 
 def test_stuck_branches_with_their_condition_line_and_closest_input(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
+    monkeypatch.chdir(project)
     nodeid = "test_branchy.py::test_classify"
     save_corpus(project, db_dir, {nodeid: [(150,), (3,), (50,)]})
     key = base64.b64decode(
@@ -271,7 +272,6 @@ def test_stuck_branches_with_their_condition_line_and_closest_input(tmp_path, mo
     save_reports(db_dir, key, nodeid, [(1, 50, 4), (5, 900, 6), (90, 40_000, 6)])
     # a second test, still growing and without a corpus
     save_corpus(project, db_dir, {"test_branchy.py::test_text": [(0,)]})
-    monkeypatch.chdir(project)
     frame = hypofuzz_nb.stuck(omit=["*/test_*.py"])
     assert list(frame.columns) == list(STUCK_SCHEMA)
     assert dict(frame.dtypes) == STUCK_SCHEMA
@@ -299,8 +299,8 @@ def test_stuck_branches_with_their_condition_line_and_closest_input(tmp_path, mo
 
 def test_stuck_view_escapes_conditions(tmp_path, monkeypatch):
     project, db_dir = make_project(tmp_path)
-    save_corpus(project, db_dir, {"test_branchy.py::test_text": [(0,)]})
     monkeypatch.chdir(project)
+    save_corpus(project, db_dir, {"test_branchy.py::test_text": [(0,)]})
     view = hypofuzz_nb.stuck_view()
     page = view._repr_html_()
     (row,) = view.frame.itertuples()

@@ -407,6 +407,10 @@ def _assert_test_page_rendered(page) -> None:
     coverage.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     expect(coverage).to_contain_text("packets.py", timeout=RUN_TIMEOUT_MS)
     assert coverage.locator("tr.run").count() > 0
+    # Computed with the coverage: what the fuzzer generates, and why a test is stuck.
+    expect(test_page).to_contain_text("What it generates", timeout=RUN_TIMEOUT_MS)
+    expect(test_page).to_contain_text("Why it is stuck", timeout=RUN_TIMEOUT_MS)
+    assert test_page.locator("svg").count() > 0  # the distributions' histograms
     assert test_page.get_by_role("button", name="Reproduce").first.is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     # The page is taller than the window: its top, as a reader first sees it.
