@@ -222,39 +222,14 @@ class _ThreadSession(FuzzSession):
         self._loop.request_stop()
 
 
-class _ProcessSession(FuzzSession):
-    """``workers=N``: N supervised worker processes (spawn)."""
+class _SupervisedSession(FuzzSession):
+    """Workers run by a supervisor of their own: ``ProcessSupervisor`` (``workers=N``
+    processes here) or ``cluster.DaskSupervisor`` (lanes on a Dask cluster). The
+    supervisor reports through callbacks, so neither imports this module."""
 
-    def __init__(self, *, workers: int, **supervisor_args: Any) -> None:
+    def __init__(self, supervisor_class: Any, *, workers: int, **supervisor_args: Any) -> None:
         super().__init__(workers=workers)
-        self._supervisor = ProcessSupervisor(
-            workers=workers,
-            on_error=self._report_error,
-            on_end=self._finish,
-            **supervisor_args,
-        )
-
-    def _snapshot(self) -> tuple[TestStatus, ...]:
-        return self._supervisor.snapshot()
-
-    def _restarts(self) -> int:
-        return self._supervisor.restarts()
-
-    def _database_state(self) -> tuple[int, float | None]:
-        return self._supervisor.database_state()
-
-    def _request_stop(self) -> None:
-        self._supervisor.request_stop()
-
-
-class _ClusterSession(FuzzSession):
-    """``cluster=...``: ``workers`` fuzzing lanes on a Dask cluster."""
-
-    def __init__(self, *, workers: int, **supervisor_args: Any) -> None:
-        from hypofuzz_nb.cluster import DaskSupervisor
-
-        super().__init__(workers=workers)
-        self._supervisor = DaskSupervisor(
+        self._supervisor = supervisor_class(
             workers=workers,
             on_error=self._report_error,
             on_end=self._finish,
@@ -274,7 +249,8 @@ class _ClusterSession(FuzzSession):
         self._supervisor.request_stop()
 
     def _hosts(self) -> tuple[str, ...]:
-        return self._supervisor.hosts()
+        hosts = getattr(self._supervisor, "hosts", None)  # only a cluster has hosts
+        return hosts() if hosts is not None else ()
 
 
 def fuzz(
@@ -367,7 +343,10 @@ def fuzz(
         keys = {t.nodeid: t.database_key for t in target_list}
         if close is not None:
             close()
-        session = _ClusterSession(
+        from hypofuzz_nb.cluster import DaskSupervisor
+
+        session = _SupervisedSession(
+            DaskSupervisor,
             cluster=cluster,
             paths=path_list,
             pytest_args=args,
@@ -416,7 +395,8 @@ def fuzz(
                 f"processes, and {database!r} cannot be pickled ({e}); load it in a "
                 "settings profile in conftest.py instead of passing database="
             ) from None
-    session = _ProcessSession(
+    session = _SupervisedSession(
+        ProcessSupervisor,
         paths=path_list,
         pytest_args=args,
         database=effective_db,
