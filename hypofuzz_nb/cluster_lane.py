@@ -332,27 +332,15 @@ def _record_death(child: _Child, ls: _LaneState, how: str, *, hung: bool) -> Non
                 for s in statuses
             ]
             if not any(s.nodeid == nodeid for s in statuses):
-                statuses.append(_failed_status(nodeid, bytes.fromhex(key_hex)))
+                statuses.append(
+                    TestStatus.killed_its_process(
+                        nodeid, records.key_to_base64(bytes.fromhex(key_hex))
+                    )
+                )
     ls.history.extend(statuses)
     # The share is fuzzed again by the next child (the crashed test excluded).
     ls.share = None
     child.close()
-
-
-def _failed_status(nodeid: str, key: bytes) -> TestStatus:
-    return TestStatus(
-        nodeid=nodeid,
-        database_key=records.key_to_base64(key),
-        phase="failed",
-        inputs=0,
-        behaviors=0,
-        fingerprints=0,
-        since_new_behavior=None,
-        elapsed_s=0.0,
-        inputs_per_s=0.0,
-        n_failures=1,
-        finished=True,
-    )
 
 
 def _report(

@@ -354,19 +354,7 @@ class ProcessSupervisor:
                 )
                 if not any(s.nodeid == nodeid for s in child.statuses):
                     child.previous_statuses.append(
-                        TestStatus(
-                            nodeid=nodeid,
-                            database_key=records.key_to_base64(key),
-                            phase="failed",
-                            inputs=0,
-                            behaviors=0,
-                            fingerprints=0,
-                            since_new_behavior=None,
-                            elapsed_s=0.0,
-                            inputs_per_s=0.0,
-                            n_failures=1,
-                            finished=True,
-                        )
+                        TestStatus.killed_its_process(nodeid, records.key_to_base64(key))
                     )
         else:
             with self._lock:

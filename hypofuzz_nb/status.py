@@ -54,6 +54,24 @@ class TestStatus:
     fatal: str | None = None
     n_timeouts: int = 0  # inputs that hung past the per-input timeout
 
+    @classmethod
+    def killed_its_process(cls, nodeid: str, database_key: str) -> TestStatus:
+        """A test whose input killed the process fuzzing it: failed and finished, with
+        nothing else known (its counters died with the process)."""
+        return cls(
+            nodeid=nodeid,
+            database_key=database_key,
+            phase="failed",
+            inputs=0,
+            behaviors=0,
+            fingerprints=0,
+            since_new_behavior=None,
+            elapsed_s=0.0,
+            inputs_per_s=0.0,
+            n_failures=1,
+            finished=True,
+        )
+
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(TestStatus))
 

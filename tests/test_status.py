@@ -50,3 +50,9 @@ def test_session_status_counts_and_frame():
     frame = status.as_frame()
     assert list(frame["nodeid"]) == ["a", "b", "c"]
     assert list(frame.columns)[:4] == ["nodeid", "database_key", "phase", "inputs"]
+
+
+def test_a_test_that_killed_its_process_reads_failed_and_finished():
+    status = TestStatus.killed_its_process("t.py::test_x", "AAAA")
+    assert (status.phase, status.finished, status.n_failures) == ("failed", True, 1)
+    assert status.inputs == 0 and status.fatal is None
