@@ -289,6 +289,7 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         seed=args.seed,
         exitfirst=args.exitfirst,
         cluster=args.cluster,
+        solver=args.solver,
     )
     for error in session.collection_errors:
         # Their tests are not fuzzed; the others are. Say so once, up front.

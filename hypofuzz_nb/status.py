@@ -24,7 +24,16 @@ from hypofuzz_nb.summary import database_note
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["SessionStatus", "TestStatus", "merge_statuses"]
+__all__ = ["PLATEAU_INPUTS", "PLATEAU_SECONDS", "SessionStatus", "TestStatus", "merge_statuses"]
+
+# The one plateau threshold: a test whose behaviors stopped growing for both this many
+# seconds of its own fuzzing time and this many inputs is on a plateau (the reading
+# view hypofuzz_nb.plateau_signal and the worker's solver use the same two numbers).
+
+#: Seconds of the test's own fuzzing time without a new behavior.
+PLATEAU_SECONDS = 30.0
+#: Inputs of the test without a new behavior.
+PLATEAU_INPUTS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
