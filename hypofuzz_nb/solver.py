@@ -42,6 +42,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypofuzz_nb import solver_child
 from hypofuzz_nb.records import SOLVER_ERROR_LIMIT, ChoicesT, SolverWork, decode_choices
 from hypofuzz_nb.status import PLATEAU_INPUTS, PLATEAU_SECONDS
 
@@ -117,7 +118,9 @@ class Solver:
         self.key = key
         self.work = SolverWork(worker_uuid, 0, 0.0, 0, 0, 0, "")
         self.fruitless = 0
-        self.disabled = False  # the extra is missing where this worker runs
+        # No more calls: the extra is missing where this worker runs, or CrossHair
+        # explored every path of the test already (a new call would repeat it).
+        self.disabled = False
 
     def budget(self) -> float:
         return min(FIRST_CALL_SECONDS * 2**self.fruitless, MAX_CALL_SECONDS)
@@ -143,8 +146,8 @@ class Solver:
             result = _run_child(test, kwargs, self.key, self.budget(), stop_event)
         except OSError as e:  # no fork, no pipe: the call could not start
             result = SolveResult(ended=f"error: {e}", error=f"could not start: {e}")
-        if result.ended.startswith("unavailable"):
-            self.disabled = True
+        if result.ended.startswith((solver_child.UNAVAILABLE, solver_child.EXPLORED)):
+            self.disabled = True  # missing here, or CrossHair has nothing more to find
         w = self.work
         self.work = SolverWork(
             w.worker_uuid,
@@ -185,9 +188,9 @@ def _run_child(
     if pid == 0:  # the child: never returns
         try:
             os.close(read_fd)
-            from hypofuzz_nb.solver_child import run_in_child
-
-            run_in_child(test, kwargs, key, write_fd, seconds=seconds, memory=MEMORY_BYTES)
+            solver_child.run_in_child(
+                test, kwargs, key, write_fd, seconds=seconds, memory=MEMORY_BYTES
+            )
         finally:
             os._exit(1)
     os.close(write_fd)

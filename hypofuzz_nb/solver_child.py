@@ -17,8 +17,8 @@ The protocol, one line each (ASCII):
 Guarantees: the child writes nothing else, to the pipe or anywhere (its stdout and
 stderr go to /dev/null), never touches the database, and ends itself at its own
 deadline (the parent kills it anyway when the budget is over); a memory limit is set
-when the platform has one. This module imports CrossHair (and z3): only the child
-imports it.
+when the platform has one. CrossHair (and z3) are imported in the child only, by
+:func:`run_in_child`: importing this module imports neither.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from hypothesis.errors import BackendCannotProceed, HypothesisException
 from hypofuzz_nb import _compat
 from hypofuzz_nb.records import encode_choices
 
-__all__ = ["BACKEND", "run_in_child"]
+__all__ = ["BACKEND", "EXPLORED", "UNAVAILABLE", "run_in_child"]
 
 #: The backend name our recording provider is registered under (in the child only).
 BACKEND = "hypofuzz_nb_crosshair"
@@ -48,6 +48,10 @@ DISCARDS_BEFORE_GIVING_UP = 10
 #: ...when they are also more than this share of its test cases (Hypothesis' own rule
 #: for switching away from a backend, which would go on with random inputs).
 DISCARD_SHARE = 0.2
+#: How an ``E`` line starts when CrossHair explored every path of the test...
+EXPLORED = "CrossHair explored every path"
+#: ...and when the child cannot import CrossHair.
+UNAVAILABLE = "unavailable"
 #: Longest ``E`` line, in characters.
 MAX_END_TEXT = 400
 #: Examples Hypothesis may run: the budget, not this number, ends the child.
@@ -91,7 +95,7 @@ def _provider_class() -> type:
                     yield
             except BackendCannotProceed as e:
                 if e.scope in ("verified", "exhausted"):
-                    _end(f"CrossHair explored every path it could ({e.scope})")
+                    _end(f"{EXPLORED} it could ({e.scope})")
                 self._discards += 1
                 if (
                     self._discards > DISCARDS_BEFORE_GIVING_UP
@@ -156,7 +160,7 @@ def run_in_child(
         try:
             provider = _provider_class()
         except ImportError as e:
-            _end(f"unavailable: {e}")
+            _end(f"{UNAVAILABLE}: {e}")
         globals()["RecordingProvider"] = provider  # Hypothesis imports it by name
         _compat.solver_register_backend(BACKEND, f"{__name__}.RecordingProvider")
         _compat.solver_record_choices()
@@ -175,7 +179,7 @@ def run_in_child(
             test(**kwargs)
         _end("Hypothesis stopped generating")
     except BaseException as e:
-        text = f"{type(e).__name__}: {traceback.format_exception_only(e)[-1]}"
+        text = traceback.format_exception_only(e)[-1].strip()
         if isinstance(e, (MemoryError, HypothesisException)):
             _end(f"error: {text}")
         # A failure of the test ends the run: its choices are written already.

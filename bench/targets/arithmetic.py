@@ -42,7 +42,7 @@ def test_modular(a, b):
 
 @given(U32, U32, U32)
 def test_nested(a, b, c):
-    if a + b == 1_000_003:
+    if a + b == 1_000_001:
         if 3 * a - b == 55_555:
             if c == a % 1000 + 424_242:
                 raise AssertionError("planted: nested")
