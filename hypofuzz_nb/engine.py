@@ -161,6 +161,7 @@ class TestFuzzer:
         """A snapshot of this fuzzer's progress. Thread-safe."""
         with self._lock:
             inputs = self.inputs
+            work = self.solver.work if self.solver is not None else None
             return TestStatus(
                 nodeid=self.nodeid,
                 database_key=self._key_base64,
@@ -175,6 +176,9 @@ class TestFuzzer:
                 finished=self.finished,
                 fatal=self.fatal,
                 n_timeouts=self.n_timeouts,
+                solver_calls=work.calls if work else 0,
+                solver_s=work.seconds if work else 0.0,
+                solver_found=work.found if work else 0,
             )
 
     def request_stop(self) -> None:

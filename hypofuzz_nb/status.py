@@ -62,6 +62,9 @@ class TestStatus:
     finished: bool
     fatal: str | None = None
     n_timeouts: int = 0  # inputs that hung past the per-input timeout
+    solver_calls: int = 0  # CrossHair calls on plateaus (hypofuzz_nb.solver)
+    solver_s: float = 0.0  # seconds spent in them
+    solver_found: int = 0  # their inputs that reached a new behavior or failed
 
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(TestStatus))
@@ -124,6 +127,10 @@ class SessionStatus:
             parts.append(f"on Dask workers {', '.join(self.hosts)}")
         if self.restarts:
             parts.append(f"{self.restarts} worker restart(s)")
+        if calls := sum(t.solver_calls for t in self.tests):
+            seconds = sum(t.solver_s for t in self.tests)
+            found = sum(t.solver_found for t in self.tests)
+            parts.append(f"solver: {calls:,} call(s), {seconds:,.1f} s, {found:,} found")
         if note := database_note(self):
             parts.append(note)
         return ", ".join(parts)
@@ -256,5 +263,8 @@ def merge_statuses(statuses: Iterable[TestStatus]) -> tuple[TestStatus, ...]:
             finished=old.finished and s.finished,
             fatal=old.fatal or s.fatal,
             n_timeouts=old.n_timeouts + s.n_timeouts,
+            solver_calls=old.solver_calls + s.solver_calls,
+            solver_s=old.solver_s + s.solver_s,
+            solver_found=old.solver_found + s.solver_found,
         )
     return tuple(by_nodeid[k] for k in sorted(by_nodeid))
