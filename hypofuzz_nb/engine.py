@@ -26,8 +26,9 @@ Where things go in the database (docs/DATABASE.md):
 * reports and sampled observations as :mod:`hypofuzz_nb.reports` and
   :mod:`hypofuzz_nb.observations` schedule them;
 * with ``solver=True``, on a plateau, a batch may start with a solver call
-  (:mod:`hypofuzz_nb.solver`, once per batch, nothing per input); each input it
-  produced is replayed exactly here, as any input (``how="fuzz:solver"``).
+  (:mod:`hypofuzz_nb.solver`, once per batch, nothing per input), which makes that
+  batch longer by the call's budget; each input the call produced is replayed
+  exactly here, as any input (``how="fuzz:solver"``).
 
 Threads: ``run``, ``start`` and ``stop`` are called from one worker thread at a time;
 ``request_stop`` and ``status`` are safe from any thread.

@@ -122,6 +122,17 @@ def _provider_class() -> type:
     return RecordingProvider
 
 
+def _unwatched(test: Any) -> None:
+    """Run the test itself, not a worker process's InputWatcher around it
+    (hypofuzz_nb.fuzz_loop): that would write CrossHair's symbolic choices into the
+    worker's shared slot, which names the input that killed the worker."""
+    handle = getattr(test, "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    original = getattr(inner, "_hfnb_inner", None)  # the watcher's wrapped test
+    if original is not None:
+        handle.inner_test = original
+
+
 def _quiet() -> None:
     """Send the child's output to /dev/null: it must not write into the notebook."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -164,6 +175,7 @@ def run_in_child(
         globals()["RecordingProvider"] = provider  # Hypothesis imports it by name
         _compat.solver_register_backend(BACKEND, f"{__name__}.RecordingProvider")
         _compat.solver_record_choices()
+        _unwatched(test)
         settings = Settings(
             parent=_compat.engine_given_settings(test),
             backend=BACKEND,
