@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hypofuzz_nb.summary import database_note
+from hypofuzz_nb.summary import database_note, solver_note
 
 if TYPE_CHECKING:
     import pandas
@@ -127,10 +127,8 @@ class SessionStatus:
             parts.append(f"on Dask workers {', '.join(self.hosts)}")
         if self.restarts:
             parts.append(f"{self.restarts} worker restart(s)")
-        if calls := sum(t.solver_calls for t in self.tests):
-            seconds = sum(t.solver_s for t in self.tests)
-            found = sum(t.solver_found for t in self.tests)
-            parts.append(f"solver: {calls:,} call(s), {seconds:,.1f} s, {found:,} found")
+        if solver := solver_note(self):
+            parts.append(solver)
         if note := database_note(self):
             parts.append(note)
         return ", ".join(parts)
