@@ -207,3 +207,31 @@ def test_store_keeps_one_solver_work_record_per_worker():
         ("w-1", 2),
         ("w-2", 1),
     ]
+
+
+def test_solver_option_parses_on_off_and_default_on_both_surfaces():
+    import argparse
+
+    from hypofuzz_nb.options import COMMAND, MAGIC, add_options, usage
+
+    for surface in (COMMAND, MAGIC):
+        parser = add_options(argparse.ArgumentParser(), surface)
+        assert parser.parse_args([]).solver is None
+        assert parser.parse_args(["--solver"]).solver is True
+        assert parser.parse_args(["--no-solver"]).solver is False
+        assert "[--[no-]solver]" in usage("prog", surface)
+
+
+def test_solver_note_sums_the_tests_and_says_nothing_before_a_call():
+    import dataclasses
+
+    from hypofuzz_nb.status import SessionStatus, TestStatus
+    from hypofuzz_nb.summary import solver_note
+
+    test = TestStatus("t::a", "", "generate", 10, 1, 1, 0, 1.0, 10.0, 0, False)
+    status = SessionStatus(tests=(test,), running=True, elapsed_s=1.0, workers=1)
+    assert solver_note(status) == "" and "solver" not in status.headline()
+    solved = dataclasses.replace(test, solver_calls=2, solver_s=1.5, solver_found=1)
+    status = SessionStatus(tests=(solved, solved), running=True, elapsed_s=1.0, workers=1)
+    assert solver_note(status) == "solver: 4 calls, 3.0 s, 2 found"
+    assert solver_note(status) in status.headline()
