@@ -204,12 +204,15 @@ class TestFuzzer:
         if self._started:
             self.reports.write()
 
-    def run(self, n: int = 100, max_seconds: float | None = None) -> None:
+    def run(
+        self, n: int = 100, max_seconds: float | None = None, *, until: float | None = None
+    ) -> None:
         """Run one batch of up to ``n`` inputs inside one set-up of the test's fixtures.
 
         Returns early when stop is requested (between inputs), after ``max_seconds``
         (default and at most ``MAX_BATCH_SECONDS``; at least one input runs), or when
-        the test fails or cannot run.
+        the test fails or cannot run. A solver call that starts the batch lasts at most
+        its budget, and ends by ``until`` (a ``time.monotonic()`` time: the session's end).
         """
         limit = MAX_BATCH_SECONDS if max_seconds is None else min(max_seconds, MAX_BATCH_SECONDS)
         if not self._started:
@@ -229,7 +232,7 @@ class TestFuzzer:
                 except Exception as e:
                     self._set_fatal(user_traceback(e))
                     return
-                solved = self._solve(kwargs)
+                solved = self._solve(kwargs, until)
                 self.recorder.start()
                 try:
                     if solved is not None:
@@ -352,16 +355,16 @@ class TestFuzzer:
 
     # --- the solver ----------------------------------------------------------------------
 
-    def _solve(self, kwargs: dict) -> list[tuple] | None:
+    def _solve(self, kwargs: dict, until: float | None) -> list[tuple] | None:
         """The inputs of a solver call if one is due, else None (called before
         coverage starts: the call forks, and the child must not inherit a tracer)."""
         solver = self.solver
         if solver is None or self.phase != "generate":
             return None
         since = self.elapsed - self._new_behavior_elapsed
-        if not solver.due(self.elapsed, self.since_new_behavior, since):
+        if not solver.due(self.elapsed, self.since_new_behavior, since, until=until):
             return None
-        return solver.call(self.target.test, kwargs, self._stop_event).inputs
+        return solver.call(self.target.test, kwargs, self._stop_event, until=until).inputs
 
     def _replay_solved(self, state: Any, kwargs: dict, solved: list[tuple]) -> None:
         """Replay the solver's inputs exactly: each joins the corpus if it reaches a

@@ -190,7 +190,12 @@ class FuzzLoop:
                     n = max(1, min(n, self.max_examples - before.inputs))
                 # A short first batch: every test of a large suite gets its first
                 # inputs within a minute, before any gets a second batch.
-                fuzzer.run(n, max_seconds=FIRST_BATCH_SECONDS if first else None)
+                fuzzer.run(
+                    n,
+                    max_seconds=FIRST_BATCH_SECONDS if first else None,
+                    # a solver call that starts the batch ends with the session
+                    until=None if self.max_time is None else self.started_at + self.max_time,
+                )
                 after = self._publish(index, fuzzer)
                 scheduler.record(
                     index,

@@ -59,6 +59,8 @@ __all__ = [
 SHARE = 0.2
 #: Seconds of a test's first solver call (CrossHair's import takes about one of them).
 FIRST_CALL_SECONDS = 5.0
+#: Seconds a call needs at least to be worth its fork (CrossHair's import included).
+MIN_CALL_SECONDS = 1.0
 #: Seconds no call exceeds, however long the backoff.
 MAX_CALL_SECONDS = 60.0
 #: Fruitless calls after which the share and budget stop changing.
@@ -128,22 +130,36 @@ class Solver:
     def share(self) -> float:
         return SHARE / 2**self.fruitless
 
-    def due(self, elapsed: float, since_inputs: int, since_seconds: float) -> bool:
+    def due(
+        self,
+        elapsed: float,
+        since_inputs: int,
+        since_seconds: float,
+        *,
+        until: float | None = None,
+    ) -> bool:
         """Whether the test should run a call now: on a plateau (``since_inputs``
-        inputs and ``since_seconds`` of its time without a new behavior) and with
-        room for a whole call within the share of its ``elapsed`` time."""
+        inputs and ``since_seconds`` of its time without a new behavior), with room
+        for a whole call within the share of its ``elapsed`` time, and at least
+        :data:`MIN_CALL_SECONDS` before ``until`` (``time.monotonic()``)."""
         if self.disabled or since_inputs < PLATEAU_INPUTS or since_seconds < PLATEAU_SECONDS:
+            return False
+        if until is not None and until - time.monotonic() < MIN_CALL_SECONDS:
             return False
         budget = self.budget()
         return self.work.seconds + budget <= self.share() * (elapsed + budget)
 
-    def call(self, test: Any, kwargs: dict[str, Any], stop_event: Any) -> SolveResult:
+    def call(
+        self, test: Any, kwargs: dict[str, Any], stop_event: Any, *, until: float | None = None
+    ) -> SolveResult:
         """Run ``test`` (the ``@given`` wrapper; ``kwargs`` its fixture arguments)
-        through CrossHair in a child for at most :meth:`budget` seconds. Returns
-        early on a stop request. Never raises for the child's sake."""
+        through CrossHair in a child for at most :meth:`budget` seconds, and not past
+        ``until`` (``time.monotonic()``: the session's end). Returns early on a stop
+        request. Never raises for the child's sake."""
         started = time.monotonic()
+        seconds = self.budget() if until is None else min(self.budget(), until - started)
         try:
-            result = _run_child(test, kwargs, self.key, self.budget(), stop_event)
+            result = _run_child(test, kwargs, self.key, max(seconds, 0.0), stop_event)
         except OSError as e:  # no fork, no pipe: the call could not start
             result = SolveResult(ended=f"error: {e}", error=f"could not start: {e}")
         if result.ended.startswith((solver_child.UNAVAILABLE, solver_child.EXPLORED)):
