@@ -120,9 +120,9 @@ class Solver:
         self.key = key
         self.work = SolverWork(worker_uuid, 0, 0.0, 0, 0, 0, "")
         self.fruitless = 0
-        # No more calls: the extra is missing where this worker runs, or CrossHair
-        # explored every path of the test already (a new call would repeat it).
-        self.disabled = False
+        # No more calls: the extra or fork is missing where this worker runs, or
+        # CrossHair explored every path of the test already (a call would repeat it).
+        self.disabled = not hasattr(os, "fork")
 
     def budget(self) -> float:
         return min(FIRST_CALL_SECONDS * 2**self.fruitless, MAX_CALL_SECONDS)

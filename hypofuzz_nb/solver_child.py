@@ -62,8 +62,9 @@ _deadline = 0.0
 
 
 def _write(line: str) -> None:
-    if _pipe is not None:
-        os.write(_pipe, line.encode("ascii", "replace") + b"\n")
+    data = line.encode("ascii", "replace") + b"\n"
+    while _pipe is not None and data:  # a signal may cut a write short
+        data = data[os.write(_pipe, data) :]
 
 
 def _end(reason: str) -> None:
