@@ -121,8 +121,8 @@ class Option:
     value, default False). ``default_help`` says per surface what the default means
     where the value alone would not (``None``: "run until stopped"); otherwise the
     help shows the default value. Options with the same ``exclusive`` name cannot be
-    given together. A ``negatable`` flag also has its ``--no-`` form, and its default
-    (``None``) means "decide for me".
+    given together. A ``negatable`` flag is spelled with and without ``--no-`` (both
+    in ``flags``), and its default (``None``) means "decide for me".
     """
 
     flags: tuple[str, ...]
@@ -218,7 +218,7 @@ OPTIONS: tuple[Option, ...] = (
         help="stop as soon as the first failure is found and saved (like pytest -x)",
     ),
     Option(
-        flags=("--solver",),
+        flags=("--solver", "--no-solver"),
         dest="solver",
         defaults=dict.fromkeys(_COMMAND_AND_MAGIC),
         negatable=True,
@@ -288,7 +288,10 @@ def add_options(parser: argparse.ArgumentParser, surface: str) -> argparse.Argum
             kwargs.update(
                 type=option.kind, default=option.defaults[surface], metavar=option.metavar
             )
-        target.add_argument(*option.flags, **kwargs)
+        flags = option.flags
+        if option.negatable:  # argparse adds the --no- form itself
+            flags = tuple(f for f in flags if not f.startswith("--no-"))
+        target.add_argument(*flags, **kwargs)
     return parser
 
 
