@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from hypofuzz_nb import options
 from hypofuzz_nb.errors import HypofuzzNbError
-from hypofuzz_nb.summary import activity_line, database_note, plural, session_line
+from hypofuzz_nb.summary import activity_line, database_note, plural, session_line, solver_note
 
 __all__ = ["main"]
 
@@ -221,6 +221,7 @@ class _Progress:
             f"{behaviors:,} behaviors, {status.n_failing_tests} failing"
             + (f", {status.restarts} worker restart(s)" if status.restarts else "")
             + (f", {note}" if (note := database_note(status)) else "")
+            + (f", {solver}" if (solver := solver_note(status)) else "")
         )
 
     def _table(self, status: Any) -> list[str]:
@@ -289,6 +290,7 @@ def _run_workers(args: argparse.Namespace, pytest_args: list[str], out: TextIO) 
         seed=args.seed,
         exitfirst=args.exitfirst,
         cluster=args.cluster,
+        solver=args.solver,
     )
     for error in session.collection_errors:
         # Their tests are not fuzzed; the others are. Say so once, up front.

@@ -223,6 +223,7 @@ class DaskSupervisor:
         max_examples: int | None,
         timeout: float,
         seed: int | None = None,
+        solver: bool = False,
         lease_s: float | None = None,
         on_error: Callable[[BaseException, str], None],
         on_end: Callable[[BaseException | None, str | None], None],
@@ -271,6 +272,7 @@ class DaskSupervisor:
                     "timeout": timeout,
                     "max_examples": max_examples,
                     "seed": seed,
+                    "solver": solver,
                     "exclude": [],
                 },
             }

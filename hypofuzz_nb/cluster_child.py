@@ -132,6 +132,8 @@ def _fuzz(config: dict[str, Any], collection: Any, database: Any, conn: Connecti
         on_input=on_input,
         on_exit=collection.close,
         seed=config["seed"],
+        # a worker without the solver extra finds out at its first call, and stops calling
+        solver=config.get("solver", False),
     )
     finished = threading.Event()
 

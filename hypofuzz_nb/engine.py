@@ -24,7 +24,11 @@ Where things go in the database (docs/DATABASE.md):
 * a fixture or setup error is the test's fatal failure record; the record is
   cleared once the test sets up and runs an input again;
 * reports and sampled observations as :mod:`hypofuzz_nb.reports` and
-  :mod:`hypofuzz_nb.observations` schedule them.
+  :mod:`hypofuzz_nb.observations` schedule them;
+* with ``solver=True``, on a plateau, a batch may start with a solver call
+  (:mod:`hypofuzz_nb.solver`, once per batch, nothing per input), which makes that
+  batch longer by the call's budget; each input the call produced is replayed
+  exactly here, as any input (``how="fuzz:solver"``).
 
 Threads: ``run``, ``start`` and ``stop`` are called from one worker thread at a time;
 ``request_stop`` and ``status`` are safe from any thread.
@@ -57,6 +61,7 @@ from hypofuzz_nb.records import (
 )
 from hypofuzz_nb.reports import ReportSchedule
 from hypofuzz_nb.runner import MAX_CHOICES, InputRunner, Outcome
+from hypofuzz_nb.solver import Solver
 from hypofuzz_nb.status import TestStatus
 from hypofuzz_nb.userframes import user_traceback
 from hypofuzz_nb.watchdog import InputTimeout
@@ -97,6 +102,7 @@ class TestFuzzer:
         worker_uuid: str,
         random: Random | None = None,
         timeout: float = 10.0,
+        solver: bool = False,
     ) -> None:
         self.target = target
         self.store = store
@@ -113,11 +119,13 @@ class TestFuzzer:
         self.reports = ReportSchedule(store, self.key, self._report)
         self.sampler = ObservationSampler()
         self._key_base64 = key_to_base64(self.key)
+        self.solver = Solver(store, self.key, worker_uuid) if solver else None
 
         self.phase = "replay"
         self.counts = [0] * len(_DATA_STATUSES)  # inputs by how they ended
         self.since_new_behavior = 0
         self.elapsed = 0.0
+        self._new_behavior_elapsed = 0.0  # self.elapsed when the last new behavior came
         self.n_failures = 0
         self.n_timeouts = 0
         self.fatal: str | None = None
@@ -154,6 +162,7 @@ class TestFuzzer:
         """A snapshot of this fuzzer's progress. Thread-safe."""
         with self._lock:
             inputs = self.inputs
+            work = self.solver.work if self.solver is not None else None
             return TestStatus(
                 nodeid=self.nodeid,
                 database_key=self._key_base64,
@@ -168,6 +177,9 @@ class TestFuzzer:
                 finished=self.finished,
                 fatal=self.fatal,
                 n_timeouts=self.n_timeouts,
+                solver_calls=work.calls if work else 0,
+                solver_s=work.seconds if work else 0.0,
+                solver_found=work.found if work else 0,
             )
 
     def request_stop(self) -> None:
@@ -192,12 +204,15 @@ class TestFuzzer:
         if self._started:
             self.reports.write()
 
-    def run(self, n: int = 100, max_seconds: float | None = None) -> None:
+    def run(
+        self, n: int = 100, max_seconds: float | None = None, *, until: float | None = None
+    ) -> None:
         """Run one batch of up to ``n`` inputs inside one set-up of the test's fixtures.
 
         Returns early when stop is requested (between inputs), after ``max_seconds``
         (default and at most ``MAX_BATCH_SECONDS``; at least one input runs), or when
-        the test fails or cannot run.
+        the test fails or cannot run. A solver call that starts the batch lasts at most
+        its budget, and ends by ``until`` (a ``time.monotonic()`` time: the session's end).
         """
         limit = MAX_BATCH_SECONDS if max_seconds is None else min(max_seconds, MAX_BATCH_SECONDS)
         if not self._started:
@@ -217,8 +232,11 @@ class TestFuzzer:
                 except Exception as e:
                     self._set_fatal(user_traceback(e))
                     return
+                solved = self._solve(kwargs, until)
                 self.recorder.start()
                 try:
+                    if solved is not None:
+                        self._replay_solved(state, kwargs, solved)
                     self._run_batch(state, kwargs, n, batch_start, limit)
                 finally:
                     self.recorder.close()
@@ -331,8 +349,46 @@ class TestFuzzer:
         if new_behavior:
             with self._lock:
                 self.since_new_behavior = 0
+                self._new_behavior_elapsed = self.elapsed
         if new_behavior or new_fingerprint:
             self.reports.discovered()
+
+    # --- the solver ----------------------------------------------------------------------
+
+    def _solve(self, kwargs: dict, until: float | None) -> list[tuple] | None:
+        """The inputs of a solver call if one is due, else None (called before
+        coverage starts: the call forks, and the child must not inherit a tracer)."""
+        solver = self.solver
+        if solver is None or self.phase != "generate":
+            return None
+        since = self.elapsed - self._new_behavior_elapsed
+        if not solver.due(self.elapsed, self.since_new_behavior, since, until=until):
+            return None
+        return solver.call(self.target.test, kwargs, self._stop_event, until=until).inputs
+
+    def _replay_solved(self, state: Any, kwargs: dict, solved: list[tuple]) -> None:
+        """Replay the solver's inputs exactly: each joins the corpus if it reaches a
+        new behavior, and a failing one is shrunk and saved as any failure."""
+        assert self.solver is not None
+        found = 0
+        for choices in solved:
+            if self._stop_event.is_set() or self.finished:
+                break
+            try:
+                outcome = self.runner.run(state, choices, exact=True, how="fuzz:solver")
+            except InputTimeout:
+                continue
+            self._account(outcome)
+            if outcome.status == EngineStatus.INTERESTING:
+                found += 1
+                self._on_failure(state, kwargs, outcome)
+            elif outcome.status == EngineStatus.HANG:
+                self._on_timeout(outcome)
+            elif outcome.status != EngineStatus.OVERRUN:
+                before = self.corpus.behaviors
+                self._consider(state, outcome)
+                found += self.corpus.behaviors > before
+        self.solver.credit(found)
 
     # --- failures, hangs, fatal errors -----------------------------------------------------
 

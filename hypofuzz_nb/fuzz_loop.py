@@ -73,9 +73,11 @@ class FuzzLoop:
         on_input: Any = None,
         on_exit: Any = None,
         seed: int | None = None,
+        solver: bool = False,
     ) -> None:
         excluded = set(exclude)
         self.seed = seed
+        self.solver = solver  # TestFuzzer(solver=...): CrossHair on plateaus
         self.on_exit = on_exit
         self.targets = [t for t in targets if t.nodeid not in excluded]
         # Workers keep fuzzing through a database outage: writes are buffered and
@@ -158,6 +160,7 @@ class FuzzLoop:
                 timeout=self.timeout,
                 # per test, so that its inputs do not depend on which worker runs it
                 random=None if self.seed is None else Random(f"{self.seed}:{target.nodeid}"),
+                solver=self.solver,
             )
             fuzzers.append(fuzzer)
             waiting = fuzzer.status
@@ -187,7 +190,12 @@ class FuzzLoop:
                     n = max(1, min(n, self.max_examples - before.inputs))
                 # A short first batch: every test of a large suite gets its first
                 # inputs within a minute, before any gets a second batch.
-                fuzzer.run(n, max_seconds=FIRST_BATCH_SECONDS if first else None)
+                fuzzer.run(
+                    n,
+                    max_seconds=FIRST_BATCH_SECONDS if first else None,
+                    # a solver call that starts the batch ends with the session
+                    until=None if self.max_time is None else self.started_at + self.max_time,
+                )
                 after = self._publish(index, fuzzer)
                 scheduler.record(
                     index,

@@ -145,6 +145,7 @@ class HypofuzzMagics(Magics):
                 timeout=args.timeout,
                 exitfirst=args.exitfirst,
                 cluster=args.cluster,
+                solver=args.solver,
             )
             if _state.session.error is not None:
                 raise _state.session.error

@@ -121,7 +121,8 @@ class Option:
     value, default False). ``default_help`` says per surface what the default means
     where the value alone would not (``None``: "run until stopped"); otherwise the
     help shows the default value. Options with the same ``exclusive`` name cannot be
-    given together.
+    given together. A ``negatable`` flag is spelled with and without ``--no-`` (both
+    in ``flags``), and its default (``None``) means "decide for me".
     """
 
     flags: tuple[str, ...]
@@ -132,6 +133,7 @@ class Option:
     metavar: str | None = None
     default_help: Mapping[str, str] = field(default_factory=dict)
     exclusive: str | None = None
+    negatable: bool = False
 
     def help_for(self, surface: str) -> str:
         if surface in self.default_help:
@@ -143,6 +145,8 @@ class Option:
 
     def usage_for(self) -> str:
         flag = min(self.flags, key=len)
+        if self.negatable:
+            return flag.replace("--", "--[no-]", 1)
         return flag if self.kind is None else f"{flag} {self.metavar}"
 
 
@@ -214,6 +218,15 @@ OPTIONS: tuple[Option, ...] = (
         help="stop as soon as the first failure is found and saved (like pytest -x)",
     ),
     Option(
+        flags=("--solver", "--no-solver"),
+        dest="solver",
+        defaults=dict.fromkeys(_COMMAND_AND_MAGIC),
+        negatable=True,
+        help="on a plateau, spend at most a fifth of a test's time running it through "
+        "CrossHair's solver (the solver extra: pip install 'hypofuzz_nb[solver]')",
+        default_help=dict.fromkeys(_COMMAND_AND_MAGIC, "on when the extra is installed"),
+    ),
+    Option(
         flags=("--no-dashboard",),
         dest="no_dashboard",
         defaults=dict.fromkeys(_COMMAND_AND_MAGIC, False),
@@ -267,13 +280,18 @@ def add_options(parser: argparse.ArgumentParser, surface: str) -> argparse.Argum
         # argparse %-formats help strings: a literal % (as in `%hypofuzz`) is doubled.
         help_text = option.help_for(surface).replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text}
-        if option.kind is None:
+        if option.negatable:
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+        elif option.kind is None:
             kwargs["action"] = "store_true"
         else:
             kwargs.update(
                 type=option.kind, default=option.defaults[surface], metavar=option.metavar
             )
-        target.add_argument(*option.flags, **kwargs)
+        flags = option.flags
+        if option.negatable:  # argparse adds the --no- form itself
+            flags = tuple(f for f in flags if not f.startswith("--no-"))
+        target.add_argument(*flags, **kwargs)
     return parser
 
 

@@ -1,8 +1,8 @@
 """When a test is stuck: :func:`plateaus`, the one definition of a plateau.
 
 A test is on a *plateau* when its behaviors stopped growing: no new behavior in
-the last :data:`PLATEAU_SECONDS` of its own fuzzing time **and** the last
-:data:`PLATEAU_INPUTS` inputs (both, so neither a slow test nor a fast one is called
+the last :data:`~hypofuzz_nb.status.PLATEAU_SECONDS` of its own fuzzing time **and** the last
+:data:`~hypofuzz_nb.status.PLATEAU_INPUTS` inputs (both, so neither a slow test nor a fast one is called
 stuck too early). Measured from the merged progress series of
 :func:`hypofuzz_nb.load` (its ``reports`` frame): the time and inputs since the
 first report that shows the test's current number of behaviors. Reports are
@@ -16,12 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PLATEAU_INPUTS", "PLATEAU_SCHEMA", "PLATEAU_SECONDS", "plateaus"]
+from hypofuzz_nb.status import PLATEAU_INPUTS, PLATEAU_SECONDS
 
-#: Seconds of the test's own fuzzing time without a new behavior.
-PLATEAU_SECONDS = 30.0
-#: Inputs of the test without a new behavior.
-PLATEAU_INPUTS = 5_000
+__all__ = ["PLATEAU_SCHEMA", "plateaus"]
 
 #: Column name -> dtype of the frame :func:`plateaus` returns.
 PLATEAU_SCHEMA: dict[str, Any] = {

@@ -73,6 +73,7 @@ class _ChildConfig:
     exclude: tuple[str, ...]
     cwd: str
     seed: int | None = None
+    solver: bool = False
 
 
 _MAIN_LOCK = threading.Lock()
@@ -140,6 +141,7 @@ def _child_main(config: _ChildConfig, status_queue: Any, stop_event: Any, slot: 
         on_input=on_input,
         on_exit=collection.close,
         seed=config.seed,
+        solver=config.solver,
     )
     finished = threading.Event()
 
@@ -214,6 +216,7 @@ class ProcessSupervisor:
         max_examples: int | None,
         timeout: float,
         seed: int | None = None,
+        solver: bool = False,
         on_error: Callable[[BaseException, str], None],
         on_end: Callable[[BaseException | None, str | None], None],
     ) -> None:
@@ -236,6 +239,7 @@ class ProcessSupervisor:
             n_workers=workers,
             cwd=os.getcwd(),
             seed=seed,
+            solver=solver,
         )
         self._timeout = timeout
         self._deadline = None if max_time is None else time.monotonic() + max_time

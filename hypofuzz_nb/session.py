@@ -38,6 +38,7 @@ from hypofuzz_nb.errors import HypofuzzNbError, WorkerError
 from hypofuzz_nb.fuzz_loop import FuzzLoop
 from hypofuzz_nb.options import positive_integer, positive_number
 from hypofuzz_nb.processes import ProcessSupervisor
+from hypofuzz_nb.solver import INSTALL_HINT, solver_available, solver_note
 from hypofuzz_nb.status import SessionStatus, TestStatus, merge_statuses
 
 __all__ = ["FuzzSession", "ci_profile_hint", "fuzz"]
@@ -60,10 +61,13 @@ class FuzzSession:
     the session writes to; :attr:`collection_errors` are the files that could not be
     imported (their tests are not fuzzed, the others are); :attr:`not_fuzzable` are
     the Hypothesis tests left out, each with its reason; :attr:`collection_notes` say
-    what collection changed in the project's pytest configuration for fuzzing.
+    what collection changed in the project's pytest configuration for fuzzing, and
+    whether the solver is off and how to turn it on; :attr:`solver` says whether the
+    workers run CrossHair on plateaus.
     """
 
     database: Any = None
+    solver: bool = False
     collection_errors: Sequence[Any] = ()
     not_fuzzable: Sequence[Any] = ()
     collection_notes: Sequence[str] = ()
@@ -266,6 +270,7 @@ def fuzz(
     seed: int | None = None,
     exitfirst: bool = False,
     cluster: Any = None,
+    solver: bool | None = None,
 ) -> FuzzSession:
     """Start fuzzing Hypothesis tests in the background and return the session.
 
@@ -281,6 +286,12 @@ def fuzz(
     makes each test's choice of inputs repeatable (timing still decides how many run).
     ``exitfirst=True`` stops the session once the first failure is saved (like
     pytest's ``-x``): the quickest way to a bug when that is all you are after.
+
+    ``solver`` (the ``solver`` extra, hypothesis-crosshair): when a test's behaviors
+    stop growing, spend at most a fifth of its time running it through CrossHair,
+    whose inputs are replayed and kept as the fuzzer's own. ``None`` (the default)
+    turns it on when the extra is installed and says so in the session's notes when
+    it is not; ``True`` requires it; ``False`` turns it off.
 
     ``cluster`` (the ``dask`` extra) runs the ``workers`` fuzzing processes on a Dask
     cluster instead: a scheduler address (``"tcp://host:8786"``), a
@@ -299,7 +310,12 @@ def fuzz(
         exitfirst=exitfirst,
         targets=targets,
         cluster=cluster,
+        solver=solver,
     )
+    available = solver_available()
+    if solver is True and not available:
+        raise WorkerError(f"solver=True needs the solver extra: {INSTALL_HINT}")
+    use_solver = available if solver is None else solver
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
     path_list = tuple(os.fspath(p) for p in paths)
@@ -326,6 +342,9 @@ def fuzz(
         not_fuzzable = list(collection.not_fuzzable)
         notes = list(collection.notes)
         close = collection.close
+    note = solver_note(solver, available)
+    if note is not None:
+        notes.append(note)
     if not target_list:
         if close is not None:
             close()
@@ -358,7 +377,9 @@ def fuzz(
             max_examples=max_examples,
             timeout=float(timeout),
             seed=seed,
+            solver=use_solver,
         )
+        session.solver = use_solver
         return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
     if workers == 1:
         loop = FuzzLoop(
@@ -369,8 +390,10 @@ def fuzz(
             timeout=float(timeout),
             on_exit=close,
             seed=seed,
+            solver=use_solver,
         )
         session: FuzzSession = _ThreadSession(loop)
+        session.solver = use_solver
         return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
     # The worker processes collect for themselves; this collection only checked
     # that there is something to fuzz and found the database.
@@ -406,7 +429,9 @@ def fuzz(
         max_examples=max_examples,
         timeout=float(timeout),
         seed=seed,
+        solver=use_solver,
     )
+    session.solver = use_solver
     return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
 
 
@@ -439,6 +464,7 @@ def _check_arguments(
     exitfirst: Any,
     targets: Any,
     cluster: Any = None,
+    solver: Any = None,
 ) -> None:
     """Raise :class:`WorkerError` with one clear message for the first bad argument."""
     positive_integer("workers", workers, error=WorkerError)
@@ -451,6 +477,8 @@ def _check_arguments(
         raise WorkerError(f"seed must be an integer or None, not {seed!r}")
     if not isinstance(exitfirst, bool):
         raise WorkerError(f"exitfirst must be True or False, not {exitfirst!r}")
+    if solver not in (None, True, False):
+        raise WorkerError(f"solver must be True, False or None, not {solver!r}")
     if targets is not None and workers != 1:
         raise WorkerError(
             "targets= can only be fuzzed with workers=1 (in this process); "

@@ -19,12 +19,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hypofuzz_nb.summary import database_note
+from hypofuzz_nb.summary import database_note, solver_note
 
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["SessionStatus", "TestStatus", "merge_statuses"]
+__all__ = ["PLATEAU_INPUTS", "PLATEAU_SECONDS", "SessionStatus", "TestStatus", "merge_statuses"]
+
+# The one plateau threshold: a test whose behaviors stopped growing for both this many
+# seconds of its own fuzzing time and this many inputs is on a plateau (the reading
+# view hypofuzz_nb.plateau_signal and the worker's solver use the same two numbers).
+
+#: Seconds of the test's own fuzzing time without a new behavior.
+PLATEAU_SECONDS = 30.0
+#: Inputs of the test without a new behavior.
+PLATEAU_INPUTS = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +62,9 @@ class TestStatus:
     finished: bool
     fatal: str | None = None
     n_timeouts: int = 0  # inputs that hung past the per-input timeout
+    solver_calls: int = 0  # CrossHair calls on plateaus (hypofuzz_nb.solver)
+    solver_s: float = 0.0  # seconds spent in them
+    solver_found: int = 0  # their inputs that reached a new behavior or failed
 
     @classmethod
     def killed_its_process(cls, nodeid: str, database_key: str) -> TestStatus:
@@ -133,6 +145,8 @@ class SessionStatus:
             parts.append(f"on Dask workers {', '.join(self.hosts)}")
         if self.restarts:
             parts.append(f"{self.restarts} worker restart(s)")
+        if solver := solver_note(self):
+            parts.append(solver)
         if note := database_note(self):
             parts.append(note)
         return ", ".join(parts)
@@ -265,5 +279,8 @@ def merge_statuses(statuses: Iterable[TestStatus]) -> tuple[TestStatus, ...]:
             finished=old.finished and s.finished,
             fatal=old.fatal or s.fatal,
             n_timeouts=old.n_timeouts + s.n_timeouts,
+            solver_calls=old.solver_calls + s.solver_calls,
+            solver_s=old.solver_s + s.solver_s,
+            solver_found=old.solver_found + s.solver_found,
         )
     return tuple(by_nodeid[k] for k in sorted(by_nodeid))

@@ -54,6 +54,7 @@ from hypofuzz_nb.records import (
     FatalFailure,
     Observation,
     Report,
+    SolverWork,
     StopMark,
     WorkerIdentity,
     corpus_key,
@@ -69,6 +70,7 @@ from hypofuzz_nb.records import (
     report_columns,
     reports_key,
     secondary_key,
+    solver_key,
     timeout_observation_key,
     timeouts_key,
     value_digest,
@@ -138,6 +140,8 @@ class Store:
         self._own_observations: dict[bytes, deque[bytes]] = {}
         self._foreign_observations: dict[bytes, int] = {}
         self._saves_since_count: dict[bytes, int] = {}
+        # The SolverWork value this store last wrote per test key, deleted when replaced.
+        self._own_solver_work: dict[bytes, bytes] = {}
 
     def __repr__(self) -> str:
         flag = ", read_only=True" if self.read_only else ""
@@ -310,6 +314,18 @@ class Store:
         """Keep an input that ran too long, under our own key that plain pytest never replays."""
         self._save(timeouts_key(key), choices_bytes)
         self._replace_single(timeout_observation_key(key, choices_bytes), observation.to_bytes())
+
+    def save_solver_work(self, key: bytes, work: SolverWork) -> None:
+        """Make ``work`` this worker's one SolverWork record of the test ``key``
+        (its previous one is deleted; other workers' records are left alone)."""
+        value = work.to_bytes()
+        previous = self._own_solver_work.get(key)
+        if previous == value:
+            return
+        self._save(solver_key(key), value)
+        if previous is not None:
+            self._delete(solver_key(key), previous)
+        self._own_solver_work[key] = value
 
     def save_shared_probe(self, key: bytes, value: bytes) -> None:
         """Write the value that cluster workers read back to prove they share this database."""
@@ -521,6 +537,17 @@ class Store:
             else:
                 found.append(ff)
         return min(found, key=lambda f: (f.nodeid, f.traceback)) if found else None
+
+    def solver_work(self, key: bytes) -> list[SolverWork]:
+        """Every worker's SolverWork record of the test ``key``, by worker uuid."""
+        found = []
+        for value in self.fetch(solver_key(key)):
+            work = SolverWork.from_bytes(value)
+            if work is None:
+                self.skipped["solver_work"] += 1
+            else:
+                found.append(work)
+        return sorted(found, key=lambda w: w.worker_uuid)
 
     def list_keys(self) -> set[bytes] | None:
         """Every key in the database, or ``None`` if this kind of database cannot list keys."""

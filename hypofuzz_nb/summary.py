@@ -19,6 +19,7 @@ __all__ = [
     "inputs_rate",
     "plural",
     "session_line",
+    "solver_note",
 ]
 
 
@@ -48,6 +49,18 @@ def database_note(status: Any) -> str:
     if pending:
         return f"{pending:,} writes buffered"
     return ""
+
+
+def solver_note(status: Any) -> str:
+    """ "solver: N calls, S s, F found" (what CrossHair contributed on plateaus), or ""
+    before its first call."""
+    tests = getattr(status, "tests", ())
+    calls = sum(getattr(t, "solver_calls", 0) for t in tests)
+    if not calls:
+        return ""
+    seconds = sum(t.solver_s for t in tests)
+    found = sum(t.solver_found for t in tests)
+    return f"solver: {plural(calls, 'call')}, {seconds:,.1f} s, {found:,} found"
 
 
 def database_line(tests: Any) -> str:

@@ -36,7 +36,7 @@ from hypofuzz_nb.plots import figure_to_png, plot_progress
 from hypofuzz_nb.refresh_pacing import WorkBudget, data_signature
 from hypofuzz_nb.reproduce import Failure, failures
 from hypofuzz_nb.single_test_page import TestPage
-from hypofuzz_nb.summary import database_line, inputs_rate
+from hypofuzz_nb.summary import database_line, inputs_rate, solver_note
 from hypofuzz_nb.tests_table import tests_table_html, tests_table_text
 from hypofuzz_nb.watch import DatabaseWatcher
 
@@ -596,7 +596,10 @@ def _session_rate(session: Any) -> str:
     try:
         status = session.status()
         hosts = f" on Dask workers {', '.join(status.hosts)}" if status.hosts else ""
-        return f"this session: {inputs_rate(status)}{hosts}"
+        # What the solver contributed, or why it is off and how to turn it on.
+        notes = getattr(session, "collection_notes", ())
+        solver = solver_note(status) or next((n for n in notes if n.startswith("solver off")), "")
+        return f"this session: {inputs_rate(status)}{hosts}" + (f"; {solver}" if solver else "")
     except Exception:  # a header must never fail because of a session object
         return ""
 

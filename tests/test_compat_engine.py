@@ -216,3 +216,42 @@ def test_replay_sort_key_orders_shorter_then_simpler_first() -> None:
         assert status == _compat.EngineStatus.VALID
         keys[name] = _compat.replay_sort_key(data)
     assert sorted(keys, key=keys.get) == ["empty", "zero", "big", "two"]
+
+
+def test_solver_register_backend_makes_settings_accept_the_name() -> None:
+    from hypothesis.internal.conjecture.providers import AVAILABLE_PROVIDERS
+
+    name = "hypofuzz_nb_compat_test"
+    try:
+        _compat.solver_register_backend(name, "hypofuzz_nb.mutate.FuzzProvider")
+        assert Settings(backend=name).backend == name
+    finally:
+        AVAILABLE_PROVIDERS.pop(name, None)
+
+
+def test_solver_record_choices_puts_the_choice_values_in_observations(monkeypatch) -> None:
+    from hypothesis.internal import observability
+
+    monkeypatch.setattr(observability, "OBSERVABILITY_CHOICES", False)
+    monkeypatch.setattr(observability, "OBSERVABILITY_COLLECT_COVERAGE", True)
+    _compat.solver_record_choices()
+    assert observability.OBSERVABILITY_CHOICES
+    assert not observability.OBSERVABILITY_COLLECT_COVERAGE
+    seen: list = []
+
+    @Settings(database=None, max_examples=5, phases=[Phase.generate])
+    @given(st.integers(0, 10), st.booleans())
+    def inner(x, flag):
+        seen.append((x, flag))
+
+    values = []
+    with observability.with_observability_callback(
+        lambda obs: (
+            values.append(_compat.solver_observation_values(obs))
+            if obs.type == "test_case"
+            else None
+        )
+    ):
+        inner()
+    assert [v for v in values if v is not None] == seen
+    assert _compat.solver_observation_values(object()) is None

@@ -1,1 +1,1 @@
-"""Benchmark test modules for bench_throughput.py and bench_time_to_bug.py."""
+"""Benchmark test modules for bench_throughput.py, bench_time_to_bug.py and bench_solver.py."""

@@ -321,3 +321,34 @@ def reproduce_test_settings(test: object) -> object | None:
     """The settings a ``@given`` test was decorated with (Hypothesis keeps them in
     ``_hypothesis_internal_use_settings``), or ``None`` if it has none."""
     return getattr(test, "_hypothesis_internal_use_settings", None)
+
+
+# --- solver (used by hypofuzz_nb.solver_child) ---------------------------------------
+# The solver child runs a test through a subclass of the CrossHair backend, registered
+# under a name of our own, and reads each test case's choices from its observation.
+
+
+def solver_register_backend(name: str, provider_path: str) -> None:
+    """Make ``settings(backend=name)`` use the PrimitiveProvider at ``provider_path``
+    (``"module.Class"``, imported by Hypothesis when a test first uses it)."""
+    from hypothesis.internal.conjecture.providers import AVAILABLE_PROVIDERS
+
+    AVAILABLE_PROVIDERS[name] = provider_path
+
+
+def solver_record_choices() -> None:
+    """Make test-case observations carry their choice nodes, and stop Hypothesis from
+    tracing coverage for them (this process only: the solver child)."""
+    from hypothesis.internal import observability
+
+    observability.OBSERVABILITY_CHOICES = True
+    observability.OBSERVABILITY_COLLECT_COVERAGE = False
+
+
+def solver_observation_values(observation: Any) -> tuple[Any, ...] | None:
+    """The values of a test-case observation's choice nodes (forced ones included,
+    possibly symbolic), or ``None`` if it carries none."""
+    nodes = getattr(getattr(observation, "metadata", None), "choice_nodes", None)
+    if nodes is None:
+        return None
+    return tuple(node.value for node in nodes)

@@ -147,6 +147,12 @@ def timeout_observation_key(key: bytes, choices_bytes: bytes) -> bytes:
     return timeouts_key(key) + b"." + value_digest(choices_bytes) + _OBSERVATION_SUFFIX
 
 
+def solver_key(key: bytes) -> bytes:
+    """Where each worker keeps its one SolverWork record of the test: our own key, never
+    a field of HypoFuzz's records."""
+    return key + b".hypofuzz_nb.solver"
+
+
 def decode_test_key(value: bytes) -> bytes | None:
     """A value under ``TEST_KEYS_KEY`` as a test key, or ``None`` if it cannot be one."""
     return value if len(value) == TEST_KEY_LENGTH else None

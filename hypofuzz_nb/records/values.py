@@ -460,3 +460,50 @@ class StopMark:
     @classmethod
     def from_bytes(cls, value: bytes) -> StopMark | None:
         return cls.from_json(_from_json_bytes(value))
+
+
+#: Longest solver error text a record keeps (the first line of a traceback's end).
+SOLVER_ERROR_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SolverWork:
+    """What the solver did for one test in one worker, cumulative: ``calls`` of the
+    CrossHair child, ``seconds`` spent in them, ``inputs`` it produced, ``found`` of
+    those that reached a new behavior or failed, ``errors`` (crashes, overruns,
+    unsupported constructs) and the ``last_error`` seen ("" if none). Ours alone,
+    under :func:`~hypofuzz_nb.records.keys.solver_key`."""
+
+    worker_uuid: str
+    calls: int
+    seconds: float
+    inputs: int
+    found: int
+    errors: int
+    last_error: str
+
+    def to_bytes(self) -> bytes:
+        return _to_json_bytes(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, obj: Any) -> SolverWork | None:
+        if type(obj) is not dict or obj.keys() != {f.name for f in dataclasses.fields(cls)}:
+            return None
+        uuid = decode_worker_uuid(obj["worker_uuid"])
+        counts = [obj[name] for name in ("calls", "inputs", "found", "errors")]
+        seconds, error = obj["seconds"], obj["last_error"]
+        if (
+            uuid is None
+            or not all(type(c) is int and c >= 0 for c in counts)
+            or type(seconds) not in (int, float)
+            or not 0 <= seconds < _MAX_ABS_TIME
+            or type(error) is not str
+            or len(error) > SOLVER_ERROR_LIMIT
+        ):
+            return None
+        calls, inputs, found, errors = counts
+        return cls(uuid, calls, float(seconds), inputs, found, errors, error)
+
+    @classmethod
+    def from_bytes(cls, value: bytes) -> SolverWork | None:
+        return cls.from_json(_from_json_bytes(value))
