@@ -224,7 +224,7 @@ OPTIONS: tuple[Option, ...] = (
         negatable=True,
         help="on a plateau, spend at most a fifth of a test's time running it through "
         "CrossHair's solver (the solver extra: pip install 'hypofuzz_nb[solver]')",
-        default_help=dict.fromkeys(_COMMAND_AND_MAGIC, "on when the extra is installed"),
+        default_help=dict.fromkeys(_COMMAND_AND_MAGIC, "off"),
     ),
     Option(
         flags=("--no-dashboard",),

@@ -289,9 +289,10 @@ def fuzz(
 
     ``solver`` (the ``solver`` extra, hypothesis-crosshair): when a test's behaviors
     stop growing, spend at most a fifth of its time running it through CrossHair,
-    whose inputs are replayed and kept as the fuzzer's own. ``None`` (the default)
-    turns it on when the extra is installed and says so in the session's notes when
-    it is not; ``True`` requires it; ``False`` turns it off.
+    whose inputs are replayed and kept as the fuzzer's own. It is off unless asked for
+    (``True``, which requires the extra): each call forks the fuzzing process, which a
+    kernel with threads of its own does not always survive. ``None`` (the default)
+    and ``False`` leave it off; the session's notes say how to turn it on.
 
     ``cluster`` (the ``dask`` extra) runs the ``workers`` fuzzing processes on a Dask
     cluster instead: a scheduler address (``"tcp://host:8786"``), a
@@ -315,7 +316,7 @@ def fuzz(
     available = solver_available()
     if solver is True and not available:
         raise WorkerError(f"solver=True needs the solver extra: {INSTALL_HINT}")
-    use_solver = available if solver is None else solver
+    use_solver = solver is True
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
     path_list = tuple(os.fspath(p) for p in paths)

@@ -95,11 +95,16 @@ def solver_available() -> bool:
 
 def solver_note(requested: bool | None, available: bool) -> str | None:
     """The note a session shows about its solver, or ``None`` when it is on."""
+    if requested is True:
+        return None
     if requested is False:
         return "solver off (--no-solver): plateaus are left to mutation"
     if not available:
-        return f"solver off: the solver extra is not installed; to turn it on: {INSTALL_HINT}"
-    return None
+        return (
+            "solver off: to break plateaus with CrossHair, install the solver extra "
+            f"({INSTALL_HINT}) and pass --solver (fuzz(solver=True))"
+        )
+    return "solver off: pass --solver (fuzz(solver=True)) to break plateaus with CrossHair"
 
 
 @dataclass

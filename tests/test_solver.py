@@ -125,6 +125,15 @@ def test_without_the_extra_fuzzing_goes_on_and_says_the_solver_is_off(tmp_path, 
     assert session.status().inputs > 0 and session.error is None
 
 
+def test_with_the_extra_the_solver_is_off_unless_asked_for(tmp_path):
+    project = make_project(tmp_path, {"test_plain.py": PLAIN}, "solver-default")
+    session = fuzz([str(project)], max_time=1)
+    assert session.wait(timeout=60)
+    assert not session.solver
+    (note,) = [n for n in session.collection_notes if "solver" in n]
+    assert "pass --solver" in note
+
+
 def _crash(*args, **kwargs):
     os._exit(7)
 
@@ -209,7 +218,7 @@ def test_store_keeps_one_solver_work_record_per_worker():
     ]
 
 
-def test_solver_option_parses_on_off_and_default_on_both_surfaces():
+def test_solver_option_parses_on_off_and_default_off_both_surfaces():
     import argparse
 
     from hypofuzz_nb.options import COMMAND, MAGIC, add_options, usage
