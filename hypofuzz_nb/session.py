@@ -317,6 +317,14 @@ def fuzz(
     if solver is True and not available:
         raise WorkerError(f"solver=True needs the solver extra: {INSTALL_HINT}")
     use_solver = solver is True
+    # What every kind of session passes on to whatever runs its workers.
+    limits = dict(
+        max_time=max_time,
+        max_examples=max_examples,
+        timeout=float(timeout),
+        seed=seed,
+        solver=use_solver,
+    )
     if isinstance(paths, (str, os.PathLike)):
         paths = (paths,)
     path_list = tuple(os.fspath(p) for p in paths)
@@ -374,28 +382,22 @@ def fuzz(
             database=effective_db,
             explicit_database=database,
             workers=workers,
-            max_time=max_time,
-            max_examples=max_examples,
-            timeout=float(timeout),
-            seed=seed,
-            solver=use_solver,
+            **limits,
         )
-        session.solver = use_solver
-        return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
+        return _started(
+            session, effective_db, collection_errors, not_fuzzable, notes, exitfirst, use_solver
+        )
     if workers == 1:
         loop = FuzzLoop(
             target_list,
             effective_db,
-            max_time=max_time,
-            max_examples=max_examples,
-            timeout=float(timeout),
             on_exit=close,
-            seed=seed,
-            solver=use_solver,
+            **limits,
         )
         session: FuzzSession = _ThreadSession(loop)
-        session.solver = use_solver
-        return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
+        return _started(
+            session, effective_db, collection_errors, not_fuzzable, notes, exitfirst, use_solver
+        )
     # The worker processes collect for themselves; this collection only checked
     # that there is something to fuzz and found the database.
     if close is not None:
@@ -426,14 +428,11 @@ def fuzz(
         database=effective_db,
         use_collected_database=database is None,
         workers=workers,
-        max_time=max_time,
-        max_examples=max_examples,
-        timeout=float(timeout),
-        seed=seed,
-        solver=use_solver,
+        **limits,
     )
-    session.solver = use_solver
-    return _started(session, effective_db, collection_errors, not_fuzzable, notes, exitfirst)
+    return _started(
+        session, effective_db, collection_errors, not_fuzzable, notes, exitfirst, use_solver
+    )
 
 
 def _started(
@@ -443,6 +442,7 @@ def _started(
     not_fuzzable: Any,
     notes: Any,
     exitfirst: bool,
+    solver: bool,
 ) -> FuzzSession:
     """``session``, told what collection found; with ``exitfirst`` it stops itself at
     the first failure."""
@@ -450,6 +450,7 @@ def _started(
     session.collection_errors = collection_errors
     session.not_fuzzable = not_fuzzable
     session.collection_notes = notes
+    session.solver = solver
     if exitfirst:
         _stop_on_first_failure(session)
     return session
