@@ -13,6 +13,12 @@ the p95 the live dashboard adds (p95 fuzzing + live minus p95 fuzzing, per round
 Targets (quiet machine): the dashboard adds at most 5 ms to the p95, and the p95
 while fuzzing with it stays <= 35 ms.
 
+A cell goes every ``--pause`` seconds (0.1: faster than a person types, and longer
+than the tail for which the in-kernel fuzzer keeps giving way after a cell,
+hypofuzz_nb.cell_gate.TAIL_S, so every cell arrives while the fuzzer runs). What
+giving way costs the fuzzer is printed too: its inputs/s while the cells ran, as a
+share of its inputs/s in an equally long spell without cells right after.
+
     python bench/bench_kernel_latency.py [--rounds 5] [--cells 200] [--quick]
 """
 
@@ -29,6 +35,9 @@ from _common import context, percentile, print_header, summarize
 from jupyter_client.manager import start_new_kernel
 
 REPO = Path(__file__).resolve().parent.parent
+#: Seconds to wait for the fuzzer's first inputs, then to let it settle.
+STARTUP_LIMIT_S = 60.0
+SETTLE_S = 2.0
 CONDITIONS = {
     "idle": None,
     "fuzzing": "%hypofuzz tests --no-dashboard --max-time 600",
@@ -55,8 +64,29 @@ def _run(client, code: str, timeout: float = 120.0) -> float:
     return elapsed
 
 
-def measure(start_code: str | None, cells: int, warmup: int, pause: float) -> list[float]:
-    """Latencies of ``cells`` trivial cells in a fresh kernel after ``start_code``."""
+def _inputs(client) -> int:
+    """The kernel's fuzzing session's inputs so far (``%hypofuzz status``)."""
+    msg_id = client.execute(
+        "_hf_status = %hypofuzz status",
+        store_history=False,
+        user_expressions={"inputs": "_hf_status.inputs"},
+    )
+    while True:
+        reply = client.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    value = reply["content"]["user_expressions"]["inputs"]
+    if value.get("status") != "ok":
+        raise RuntimeError(f"%hypofuzz status failed in the kernel: {value}")
+    return int(value["data"]["text/plain"])
+
+
+def measure(
+    start_code: str | None, cells: int, warmup: int, pause: float
+) -> tuple[list[float], float | None]:
+    """Latencies of ``cells`` trivial cells in a fresh kernel after ``start_code``, and
+    (when fuzzing) the fuzzer's inputs/s while they ran as a share of its inputs/s in
+    as long a spell without cells right after (None when idle)."""
     workdir = Path(tempfile.mkdtemp(prefix="hypofuzz-nb-latency-"))
     shutil.copytree(
         REPO / "examples", workdir / "examples", ignore=shutil.ignore_patterns(".hypothesis")
@@ -66,16 +96,28 @@ def measure(start_code: str | None, cells: int, warmup: int, pause: float) -> li
         _run(client, "%load_ext hypofuzz_nb")
         if start_code is not None:
             _run(client, start_code)
-            time.sleep(3)  # let collection finish and the worker reach steady state
+            # Steady state: past collection and Hypothesis' one-off set-up of the
+            # tests' strategies (a fresh copy builds its Unicode tables: seconds).
+            deadline = time.monotonic() + STARTUP_LIMIT_S
+            while _inputs(client) == 0 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(SETTLE_S)
         for _ in range(warmup):
             _run(client, "x = 1 + 1")
+        fuzzing = start_code is not None
+        before, started = (_inputs(client), time.monotonic()) if fuzzing else (0, 0.0)
         out = []
         for _ in range(cells):
             out.append(_run(client, "x = 1 + 1"))
             time.sleep(pause)  # a person types between cells; this is not an assertion
-        if start_code is not None:
+        kept = None
+        if fuzzing:
+            during, spell = _inputs(client) - before, time.monotonic() - started
+            time.sleep(spell)  # the same length of time without cells
+            after = _inputs(client) - before - during
+            kept = during / after if after else None
             _run(client, "%hypofuzz stop")
-        return out
+        return out, kept
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
@@ -87,7 +129,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds (5)")
     parser.add_argument("--cells", type=int, default=None, help="cells per condition (200)")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--pause", type=float, default=0.02)
+    parser.add_argument("--pause", type=float, default=0.1, help="seconds between cells")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 60 cells")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
@@ -100,10 +142,13 @@ def main() -> int:
     names = list(CONDITIONS)
     med: dict[str, list[float]] = {name: [] for name in names}
     p95: dict[str, list[float]] = {name: [] for name in names}
+    kept: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
         order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
-            values = measure(CONDITIONS[name], cells, args.warmup, args.pause)
+            values, share = measure(CONDITIONS[name], cells, args.warmup, args.pause)
+            if share is not None:
+                kept[name].append(share)
             med[name].append(statistics.median(values) * 1000)
             p95[name].append(percentile(values, 0.95) * 1000)
         print(
@@ -116,6 +161,11 @@ def main() -> int:
     for name in names:
         print(f"{name:<26} cell median: {summarize(med[name], unit=' ms')} over rounds")
         print(f"{'':<26} cell p95:    {summarize(p95[name], unit=' ms')} over rounds")
+        if kept[name]:
+            print(
+                f"{'':<26} fuzzing rate while the cells ran, as a share of the rate "
+                f"without them: {summarize(kept[name], fmt='.2f')}"
+            )
     added = [a - b for a, b in zip(p95["fuzzing + live dashboard"], p95["fuzzing"], strict=True)]
     live = statistics.median(p95["fuzzing + live dashboard"])
     print(f"p95 added by the live dashboard: {summarize(added, unit=' ms')}")

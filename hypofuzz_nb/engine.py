@@ -183,7 +183,8 @@ class TestFuzzer:
             )
 
     def request_stop(self) -> None:
-        """Ask a running batch to return after the current input. Thread-safe."""
+        """Ask the running batch (or, between batches, the next one) to return after
+        the current input. Thread-safe."""
         self._stop_event.set()
 
     def start(self) -> None:
@@ -219,7 +220,6 @@ class TestFuzzer:
             self.start()
         if self.finished or self._stopped:
             return
-        self._stop_event.clear()
         _compat.engine_clear_leftover_monitoring()
         batch_start = time.monotonic()
         inputs_before = self.inputs
@@ -243,6 +243,9 @@ class TestFuzzer:
             if self.fatal is None and self.inputs > inputs_before:
                 self._clear_fatal_record()
         finally:
+            # Cleared at the end, not the start: a request made between two batches
+            # (a notebook cell starting) ends the next one before its first input.
+            self._stop_event.clear()
             spent = time.monotonic() - batch_start
             with self._lock:
                 self.elapsed += spent

@@ -74,8 +74,12 @@ class FuzzLoop:
         on_exit: Any = None,
         seed: int | None = None,
         solver: bool = False,
+        gate: Any = None,
     ) -> None:
         excluded = set(exclude)
+        #: A :class:`hypofuzz_nb.cell_gate.CellGate` when fuzzing in a kernel's thread:
+        #: the loop gives way to the user's cells.
+        self.gate = gate
         self.seed = seed
         self.solver = solver  # TestFuzzer(solver=...): CrossHair on plateaus
         self.on_exit = on_exit
@@ -114,6 +118,12 @@ class FuzzLoop:
                 time.sleep(STOP_REPEAT_EVERY_S)
 
         threading.Thread(target=repeat, name="hypofuzz_nb-stop", daemon=True).start()
+
+    def _cut_batch(self) -> None:
+        """End the running batch after its current input (a cell started)."""
+        current = self._current
+        if current is not None:
+            current.request_stop()
 
     def snapshot(self) -> tuple[TestStatus, ...]:
         with self._lock:
@@ -169,8 +179,11 @@ class FuzzLoop:
         scheduler = Scheduler(len(fuzzers))
         done = [False] * len(fuzzers)
         started = [False] * len(fuzzers)
+        stop_listening = None if self.gate is None else self.gate.on_cell_start(self._cut_batch)
         try:
             while not self._stop.is_set() and not self._out_of_time():
+                if self.gate is not None:
+                    self.gate.wait()  # between batches, so no test's time includes it
                 candidates = [i for i in range(len(fuzzers)) if not done[i]]
                 if not candidates:
                     break
@@ -214,6 +227,8 @@ class FuzzLoop:
                 ):
                     done[index] = True
         finally:
+            if stop_listening is not None:
+                stop_listening()
             self._current = None
             self._running = False
             # Final reports of every started fuzzer (failures are saved already).

@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hypofuzz_nb import cell_gate
 from hypofuzz_nb.errors import HypofuzzNbError, WorkerError
 from hypofuzz_nb.fuzz_loop import FuzzLoop
 from hypofuzz_nb.options import positive_integer, positive_number
@@ -392,6 +393,7 @@ def fuzz(
             target_list,
             effective_db,
             on_exit=close,
+            gate=cell_gate.gate(),
             **limits,
         )
         session: FuzzSession = _ThreadSession(loop)

@@ -29,6 +29,7 @@ from typing import Any
 import ipywidgets as widgets
 from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 
+from hypofuzz_nb import cell_gate
 from hypofuzz_nb.failure_widget import failure_widget
 from hypofuzz_nb.page_picker import PagePicker
 from hypofuzz_nb.plot_process import PlotProcess, PlotProcessUnavailable
@@ -143,6 +144,7 @@ class Dashboard:
         self.poll_interval = max(float(poll_interval), MIN_REFRESH_INTERVAL)
         self.plot_dpi = plot_dpi
         self._plotter: PlotProcess | None = None
+        self._gate: cell_gate.CellGate | None = None
         self.data: Any = None
         self.failures: list[Failure] = []
         self.refresh_count = 0
@@ -456,6 +458,7 @@ class Dashboard:
                 self.last_error = f"cannot watch for changes: {type(exc).__name__}: {exc}"
         if self._ipympl is None:
             self._plotter = PlotProcess()
+        self._gate = cell_gate.gate()  # the user's cells go first
         self._thread = threading.Thread(
             target=self._refresh_loop, name="hypofuzz-nb-dashboard", daemon=True
         )
@@ -508,7 +511,10 @@ class Dashboard:
                 self.last_error = f"refresh failed: {type(exc).__name__}: {exc}"
 
     def _pause_for_budget(self) -> bool:
-        """Wait until the work budget allows more work; False if stopped meanwhile."""
+        """Wait until no cell runs and the work budget allows more work; False if
+        stopped meanwhile."""
+        if self._gate is not None:
+            self._gate.wait()
         wait = self._budget.wait_time()
         return not (self._stop.is_set() or (wait > 0 and self._stop.wait(wait)))
 
