@@ -2,8 +2,10 @@
 
 Usage::
 
-    python bench/bench_dask.py                      # 3 runs of each side (a few minutes)
-    python bench/bench_dask.py --runs 1 --window 5  # a quick look
+    python bench/bench_dask.py          # 3 runs of each side, 15 s windows (a few minutes)
+    python bench/bench_dask.py --quick  # 1 run of each side, 5 s windows (about a minute)
+
+(``--runs``, ``--window`` and ``--warmup`` override either form.)
 
 Every side fuzzes bench_scaling.py's four-test project into one real redis-server
 started here, and is measured over ``--window`` seconds after ``--warmup`` seconds
@@ -13,14 +15,15 @@ started here, and is measured over ``--window`` seconds after ``--warmup`` secon
    single-threaded worker processes, each lane fuzzing in a subprocess) for N = 1
    and 2, and their ratio (2 cores: ideal 2.0; the issue's target >= 1.7x).
 2. The same with local worker processes, ``fuzz(workers=2)``: Dask / local at the same
-   count (target: Dask costs at most 10%).
+   count, and Dask's overhead ``1 - Dask / local`` (target: at most 10%).
 3. Seconds from ``stop()`` to the session's end (every lane task and its fuzzing
    process ended; target <= 5 s).
 4. Redis load per fuzzing process during the window: commands/s and bytes/s (in+out),
    from ``INFO stats``.
 
 Sides run interleaved (``interleave``), so a change in machine load hits them alike.
-Every figure: median with min-max and the number of runs.
+Every figure: median with min-max and the number of runs, beside the 1-minute load
+average at the end of each side's windows (min-max over its runs).
 """
 
 from __future__ import annotations
@@ -36,7 +39,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import context, interleave, print_header, summarize, summarize_ratio  # noqa: E402
+from _common import (  # noqa: E402
+    context,
+    interleave,
+    print_header,
+    ratios,
+    summarize,
+    summarize_ratio,
+)
 from bench_scaling import PROJECT_TESTS, RedisServer  # noqa: E402
 
 CONFTEST = """
@@ -52,6 +62,11 @@ settings.load_profile("bench-dask")
 
 #: Seconds a session may take to start fuzzing before the run is abandoned.
 START_LIMIT_S = 180
+#: ``(runs, window s, warmup s)`` of the full form and of ``--quick``. The quick form
+#: keeps the full warm-up: after 2 s, a single lane was still finding its first
+#: behaviors (9 inputs/s against 390 for two).
+FULL = (3, 15.0, 5.0)
+QUICK = (1, 5.0, 5.0)
 
 
 def _redis_totals(client) -> tuple[int, int]:
@@ -65,7 +80,8 @@ def _redis_totals(client) -> tuple[int, int]:
 def measure(
     server: RedisServer, *, workers: int, cluster: str | None, window: float, warmup: float
 ):
-    """``(inputs/s, stop seconds, commands/s per process, bytes/s per process)``."""
+    """``(inputs/s, stop seconds, commands/s per process, bytes/s per process, load)``,
+    ``load`` being the 1-minute load average at the end of the window."""
     import redis
 
     import hypofuzz_nb
@@ -96,6 +112,7 @@ def measure(
                 time.monotonic(),
                 _redis_totals(client),
             )
+            load = os.getloadavg()[0]
         finally:
             asked = time.monotonic()
             session.stop(timeout=0)
@@ -112,16 +129,33 @@ def measure(
         stop_s,
         (cmd1 - cmd0) / span / workers,
         (bytes1 - bytes0) / span / workers,
+        load,
     )
+
+
+def _load(runs: list[tuple[float, ...]]) -> str:
+    loads = [r[4] for r in runs]
+    return f"[load {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--window", type=float, default=15.0)
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true", help="1 run of each side, 5 s windows")
+    parser.add_argument("--runs", type=int, default=None, help="runs of each side (3; quick 1)")
+    parser.add_argument("--window", type=float, default=None, help="seconds (15; quick 5)")
+    parser.add_argument("--warmup", type=float, default=None, help="seconds (5, quick too)")
     args = parser.parse_args()
-    print_header("bench_dask", runs=args.runs, window_s=args.window, warmup_s=args.warmup)
+    runs, window, warmup = QUICK if args.quick else FULL
+    args.runs = args.runs if args.runs is not None else runs
+    args.window = args.window if args.window is not None else window
+    args.warmup = args.warmup if args.warmup is not None else warmup
+    print_header(
+        "bench_dask",
+        form="quick" if args.quick else "full",
+        runs=args.runs,
+        window_s=args.window,
+        warmup_s=args.warmup,
+    )
     server = RedisServer()
     os.environ["HFNB_BENCH_REDIS_URL"] = server.url
     try:
@@ -141,15 +175,33 @@ def main() -> None:
         server.stop()
     rate = {name: [r[0] for r in runs] for name, runs in results.items()}
     for name, runs in results.items():
-        print(f"{name}: inputs/s {summarize([r[0] for r in runs], fmt=',.0f')}")
+        load = _load(runs)
+        print(f"{name}: inputs/s {summarize([r[0] for r in runs], fmt=',.0f')} {load}")
         print(
-            f"{name}: stop() to the last task ending {summarize([r[1] for r in runs], fmt='.2f', unit=' s')}"
+            f"{name}: stop() to the last task ending "
+            f"{summarize([r[1] for r in runs], fmt='.2f', unit=' s')} {load} (target <= 5 s)"
         )
-        print(f"{name}: Redis commands/s per process {summarize([r[2] for r in runs], fmt=',.0f')}")
-        print(f"{name}: Redis bytes/s per process {summarize([r[3] for r in runs], fmt=',.0f')}")
-    print(f"2 Dask workers / 1: {summarize_ratio(rate['dask-2'], rate['dask-1'])}")
+        print(
+            f"{name}: Redis commands/s per process "
+            f"{summarize([r[2] for r in runs], fmt=',.0f')} {load}"
+        )
+        print(
+            f"{name}: Redis bytes/s per process {summarize([r[3] for r in runs], fmt=',.0f')} {load}"
+        )
+    both = _load([*results["dask-1"], *results["dask-2"]])
     print(
-        f"Dask / local worker processes (2 each): {summarize_ratio(rate['dask-2'], rate['local-2'])}"
+        f"2 Dask workers / 1: {summarize_ratio(rate['dask-2'], rate['dask-1'])} {both} "
+        "(target >= 1.7x on a quiet machine)"
+    )
+    both = _load([*results["dask-2"], *results["local-2"]])
+    print(
+        "Dask / local worker processes (2 each): "
+        f"{summarize_ratio(rate['dask-2'], rate['local-2'])} {both}"
+    )
+    overhead = [100 * (1 - r) for r in ratios(rate["dask-2"], rate["local-2"])]
+    print(
+        "Dask's overhead against local worker processes (2 each): "
+        f"{summarize(overhead, fmt='.1f', unit='%')} {both} (target <= 10%)"
     )
     print(context())
 

@@ -34,7 +34,7 @@ QUICK = [
     ["bench_scaling.py", "--skip-load", "--worker-rounds", "2", "--window", "5"],
     ["bench_memory.py", "--quick"],
     ["bench_outage.py", "--quick"],
-    ["bench_dask.py", "--runs", "1", "--window", "5"],
+    ["bench_dask.py", "--quick"],
 ]
 FULL = [
     ["bench_demo.py"],

@@ -8,7 +8,8 @@ JSON line of configuration on the child's stdin and keeps stdin open: end of fil
 
 The child collects the project and checks that it is the project the notebook
 collected (same Hypothesis version, every test with the same database key, the
-notebook's probe value readable from the database). Then it stops there
+notebook's probe value readable from the database, and no test file that fails to
+import here: a package the notebook has and this host not is named with the file). Then it stops there
 (``probe_only``) or fuzzes its share. It reports over the pipe named by ``report_fd``
 (a ``multiprocessing.connection.Connection``), never on stdout, which the user's tests
 may print to. Before each input it names the input in the memory-mapped file
@@ -33,7 +34,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-__all__ = ["check_project", "main"]
+__all__ = ["check_project", "import_problem", "main"]
 
 #: Seconds between two progress reports.
 REPORT_EVERY_S = 0.25
@@ -55,6 +56,11 @@ def check_project(config: dict[str, Any], collection: Any, database: Any) -> lis
     expected: dict[str, str] = config["expect_keys"]
     missing = sorted(set(expected) - set(here))
     changed = sorted(n for n in set(expected) & set(here) if expected[n] != here[n])
+    for error in collection.errors:
+        explained = [n for n in missing if n.startswith(f"{error.path}::")]
+        if explained:
+            problems.append(import_problem(error))
+            missing = [n for n in missing if n not in explained]
     if missing:
         problems.append(f"collects no test {', '.join(missing[:5])} (the notebook does)")
     if changed:
@@ -82,12 +88,26 @@ def check_project(config: dict[str, Any], collection: Any, database: Any) -> lis
     return problems
 
 
+def import_problem(error: Any) -> str:
+    """One line for a :class:`~hypofuzz_nb.errors.TestImportError` on a worker: the
+    file and the exception (typically a package the notebook has and the worker not)."""
+    lines = [line.strip() for line in error.traceback.splitlines() if line.strip()]
+    raised = [line[1:].strip() for line in lines if line.startswith("E ")]
+    cause = raised[-1] if raised else (lines[-1] if lines else "no traceback")
+    return (
+        f"{error.path} could not be imported here ({cause}): install the packages "
+        "the notebook's tests import on every worker"
+    )
+
+
 def main() -> int:
     """Run one child: the configuration is the first line of stdin."""
     # Ctrl-C in a terminal reaches the whole process group; the task decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = json.loads(sys.stdin.readline())
     conn = Connection(config["report_fd"], readable=False)
+    from hypofuzz_nb.errors import TestImportError
+
     try:
         from hypofuzz_nb.collect import collect_tests
 
@@ -98,6 +118,10 @@ def main() -> int:
             else collection.database
         )
         problems = check_project(config, collection, database)
+    except TestImportError as e:
+        # Nothing collected here (a conftest.py, or every test file, fails to import).
+        conn.send(("mismatch", [import_problem(e)]))
+        return 1
     except BaseException as e:
         conn.send(("error", _describe(e)))
         return 1

@@ -338,6 +338,54 @@ def test_a_worker_with_another_hypothesis_is_refused(tmp_path, monkeypatch, redi
     assert _all_keys(redis_env) == []
 
 
+NOTEBOOK_ONLY = "hfnb_notebook_only_helpers"
+
+USES_HELPER = f"""
+from hypothesis import given, strategies as st
+from {NOTEBOOK_ONLY} import double
+
+@given(st.integers())
+def test_double(x):
+    assert double(x) == 2 * x
+"""
+
+
+def test_a_package_missing_on_the_workers_is_named_per_worker(
+    tmp_path, monkeypatch, two_hosts, redis_env
+):
+    import psutil
+
+    # Importable in the notebook (as a package installed only there), not on the workers.
+    site = tmp_path / "notebook-site"
+    (site / NOTEBOOK_ONLY).mkdir(parents=True)
+    (site / NOTEBOOK_ONLY / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    monkeypatch.syspath_prepend(str(site))
+    notebook = make_copy(tmp_path, "notebook", REDIS_CONFTEST.format(tag="c11"))
+    (notebook / "test_helper.py").write_text(textwrap.dedent(USES_HELPER))
+    monkeypatch.chdir(notebook)
+    try:
+        # The workers collect the other tests; the file that needs the package fails
+        # there. And when it is the only file, the workers collect nothing.
+        for paths in ((".",), ("test_helper.py",)):
+            with pytest.raises(ClusterError) as info:
+                fuzz(*paths, workers=2, cluster=two_hosts.address, max_time=5)
+            lines = str(info.value).splitlines()
+            per_worker = [line for line in lines if line.strip().startswith("tcp://127.0.0.1:")]
+            assert len(per_worker) == 2, str(info.value)
+            for line in per_worker:
+                assert "test_helper.py" in line, line
+                assert f"No module named '{NOTEBOOK_ONLY}'" in line, line
+            assert "Traceback" not in str(info.value)
+    finally:
+        sys.modules.pop(NOTEBOOK_ONLY, None)
+    # Nothing was fuzzed and nothing is left running on the workers.
+    assert _all_keys(redis_env) == []
+    workers = [psutil.Process(w.pid) for w in two_hosts.workers]
+    assert wait_until(lambda: not any(w.children() for w in workers), seconds=10)
+    with distributed.Client(two_hosts.address, timeout=30) as client:
+        assert not any(client.processing().values())
+
+
 # -- LocalCluster with worker processes ---------------------------------------------------
 
 
@@ -496,7 +544,7 @@ def test_magic_reports_an_unreachable_scheduler_as_a_usage_error(tmp_path, monke
 
 
 def test_the_dask_recipes_parse_and_use_the_redis_variable():
-    yaml = pytest.importorskip("yaml")
+    import yaml  # a dependency of dask
     from deploy_recipe import DEPLOY, ENV_VAR
 
     cluster = yaml.safe_load((DEPLOY / "dask-kubernetes.yaml").read_text())

@@ -1,15 +1,30 @@
-"""deploy/: the conftest recipe runs, the systemd unit and Kubernetes manifest are valid."""
+"""deploy/: the conftest recipe runs, the systemd unit and Kubernetes manifest are valid,
+and the Dask recipes pass their tools' own validation.
+
+The dask-jobqueue recipe is loaded by dask-jobqueue itself (``dask-jobqueue`` is in the
+``test`` extra), in a subprocess whose Dask configuration directory is a temporary one:
+importing dask_jobqueue writes its defaults into that directory, never into ``~/.config``.
+The dask-kubernetes manifest is validated against the operator's ``DaskCluster`` schema,
+copied from dask-kubernetes into ``tests/fixtures`` (see its README): dask-kubernetes itself
+brings the Kubernetes clients (about 180 MB) and is not a test dependency.
+"""
 
 from __future__ import annotations
 
 import configparser
+import copy
+import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from deploy_recipe import DEPLOY, ENV_VAR, conftest_recipe
 
 PASSWORD = "recipe-pw-7f3a"
@@ -109,7 +124,6 @@ def test_systemd_unit_verifies(tmp_path):
 
 
 def test_kubernetes_manifest_parses_and_points_at_the_secret():
-    yaml = pytest.importorskip("yaml", reason="pyyaml is not installed here")
     secret, deployment = list(yaml.safe_load_all((DEPLOY / "k8s-deployment.yaml").read_text()))
     assert secret["kind"] == "Secret"
     assert ENV_VAR in secret["stringData"]
@@ -134,3 +148,136 @@ def test_readme_commands_use_options_the_cli_has():
     fuzz = parser.parse_args(["fuzz", "tests", "-n", "4", "--no-dashboard", "--max-time", "3600"])
     assert (fuzz.workers, fuzz.no_dashboard, fuzz.max_time) == (4, True, 3600.0)
     assert parser.parse_args(["fuzz", "tests", "--dashboard-only"]).dashboard_only
+
+
+# -- the Dask recipes, through their tools' validation ---------------------------------
+
+#: The operator's DaskCluster CustomResourceDefinition (tests/fixtures/README.md).
+DASK_CRD = Path(__file__).parent / "fixtures" / "dask-kubernetes-2026.3.0-daskcluster-crd.yaml"
+
+
+def _strict(schema: object) -> object:
+    """The CRD's schema with unknown fields refused, as the API server does for
+    ``kubectl apply`` (field validation ``Strict``) instead of pruning them silently."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+@functools.cache
+def _dask_cluster_validator() -> jsonschema.Draft4Validator:
+    # 280 kB of YAML: libyaml's loader where PyYAML has it.
+    crd = yaml.load(DASK_CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    assert crd["kind"] == "CustomResourceDefinition"
+    (version,) = [v for v in crd["spec"]["versions"] if v["storage"]]
+    schema = _strict(version["schema"]["openAPIV3Schema"])
+    # Every object has these; the API server checks them, not the CRD's schema.
+    schema["properties"] |= {
+        "apiVersion": {"enum": [f"{crd['spec']['group']}/{version['name']}"]},
+        "kind": {"enum": [crd["spec"]["names"]["kind"]]},
+        "metadata": {"type": "object", "required": ["name"]},
+    }
+    return jsonschema.Draft4Validator(schema)
+
+
+def _errors(validator: jsonschema.Draft4Validator, manifest: dict) -> list[str]:
+    return sorted(
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(manifest)
+    )
+
+
+def test_dask_kubernetes_recipe_is_a_valid_dask_cluster():
+    manifest = yaml.safe_load((DEPLOY / "dask-kubernetes.yaml").read_text())
+    assert _errors(_dask_cluster_validator(), manifest) == []
+
+
+def test_the_dask_cluster_schema_catches_planted_mistakes():
+    validator = _dask_cluster_validator()
+    manifest = yaml.safe_load((DEPLOY / "dask-kubernetes.yaml").read_text())
+    bad = copy.deepcopy(manifest)
+    worker = bad["spec"]["worker"]
+    worker["replicas"] = "4"
+    (container,) = worker["spec"]["containers"]
+    container["arg"] = container.pop("args")  # a typo Kubernetes would drop silently
+    del bad["spec"]["scheduler"]["spec"]["containers"]
+    assert _errors(validator, bad) == [
+        "spec.scheduler.spec: 'containers' is a required property",
+        "spec.worker.replicas: '4' is not of type 'integer'",
+        "spec.worker.spec.containers.0: Additional properties are not allowed "
+        "('arg' was unexpected)",
+    ]
+    assert _errors(validator, dict(manifest, kind="DaskWorkerGroup")) == [
+        "kind: 'DaskWorkerGroup' is not one of ['DaskCluster']"
+    ]
+
+
+JOBQUEUE_SCRIPT = """
+import json, sys
+import dask
+from dask_jobqueue import SLURMCluster
+
+# The keys dask-jobqueue knows: its own defaults (a misspelt key would be ignored).
+(known,) = [d["jobqueue"]["slurm"] for d in dask.config.defaults if "jobqueue" in d]
+ours = dask.config.get("jobqueue.slurm")
+with SLURMCluster() as cluster:  # a scheduler only: no job is submitted
+    script = cluster.job_script()
+print(json.dumps({"unknown": sorted(set(ours) - set(known)), "script": script}))
+"""
+
+
+def _jobqueue(tmp_path: Path, recipe: str) -> dict:
+    """dask-jobqueue's view of ``recipe`` installed as ``jobqueue.yaml`` in the Dask
+    configuration directory, as deploy/README.md says to."""
+    config = tmp_path / "dask-config"
+    config.mkdir()
+    (config / "jobqueue.yaml").write_text(recipe)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_")}
+    env["DASK_CONFIG"] = str(config)
+    result = subprocess.run(
+        [sys.executable, "-c", JOBQUEUE_SCRIPT],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_dask_jobqueue_recipe_builds_the_job_script(tmp_path):
+    seen = _jobqueue(tmp_path, (DEPLOY / "dask-jobqueue.yaml").read_text())
+    assert seen["unknown"] == []
+    lines = seen["script"].splitlines()
+    assert "#SBATCH -J hypofuzz-nb" in lines
+    assert "#SBATCH -t 04:00:00" in lines
+    activate = lines.index("source /srv/project/.venv/bin/activate")
+    environment = lines.index('set -a; . "$HOME/.config/hypofuzz-nb.env"; set +a')
+    (command,) = [line for line in lines if "distributed.cli.dask_worker" in line]
+    assert activate < environment < lines.index(command)
+    words = command.split()
+    # The activated virtualenv's python; one thread per worker, two workers per job.
+    assert words[:3] == ["python", "-m", "distributed.cli.dask_worker"]
+    assert words[words.index("--nthreads") + 1] == "1"
+    assert words[words.index("--nworkers") + 1] == "2"
+    assert words[words.index("--local-directory") + 1] == "$TMPDIR"
+    assert ENV_VAR not in seen["script"]  # the URL stays in the file
+
+
+def test_dask_jobqueue_names_a_misspelt_recipe_key(tmp_path):
+    recipe = (DEPLOY / "dask-jobqueue.yaml").read_text()
+    assert "job-script-prologue:" in recipe
+    seen = _jobqueue(tmp_path, recipe.replace("job-script-prologue:", "job-script-prolog:"))
+    assert seen["unknown"] == ["job-script-prolog"]
+    assert "source /srv/project/.venv/bin/activate" not in seen["script"]
