@@ -393,6 +393,8 @@ class Dashboard:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.header.value = self._header_html()
             return False
+        if not plot_now and self._gate is not None:
+            self._gate.wait()  # a cell that started during the reload goes first
         signature = data_signature(data)
         with self._lock:
             recovered = self.unreachable_since is not None

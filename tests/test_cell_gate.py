@@ -1,0 +1,123 @@
+"""The in-kernel fuzzer gives way to the user's cells (``hypofuzz_nb.cell_gate``), in a
+real IPython shell fuzzing a real pytest collection in its own thread."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import hypofuzz_nb
+from hypofuzz_nb import cell_gate
+
+#: Where the fuzzed test records the start of each of its inputs (time.monotonic()).
+CALLS = "hfnb_cell_gate_calls"
+
+PROJECT_TEST = f"""
+import sys
+import time
+
+from hypothesis import given, strategies as st
+
+CALLS = sys.__dict__.setdefault({CALLS!r}, [])
+
+
+@given(st.integers())
+def test_records_each_input(n):
+    CALLS.append(time.monotonic())
+"""
+
+
+@pytest.fixture
+def shell_fuzzing(tmp_path, monkeypatch):
+    """A real IPython shell whose fuzzer (a thread) runs one recording test."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_records.py").write_text(PROJECT_TEST)
+    monkeypatch.chdir(tmp_path)
+    calls = sys.__dict__.setdefault(CALLS, [])
+    calls.clear()
+    shell = InteractiveShell.instance()
+    session = hypofuzz_nb.fuzz(["tests"], max_time=120)
+    try:
+        deadline = time.monotonic() + 60
+        while len(calls) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)  # waiting for the fuzzer to run, not an assertion
+        assert len(calls) >= 50, "the fuzzer did not start"
+        yield shell, calls
+    finally:
+        session.stop()
+        session.wait(10)
+        sys.__dict__.pop(CALLS, None)
+
+
+def test_outside_ipython_there_is_no_gate_and_ipython_is_not_imported():
+    code = (
+        "import sys; from hypofuzz_nb import cell_gate; "
+        "print(cell_gate.gate(), 'IPython' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["None", "False"]
+
+
+def test_one_gate_per_shell_with_its_hooks_registered_once():
+    shell = InteractiveShell.instance()
+    first, second = cell_gate.gate(), cell_gate.gate()
+    assert first is not None and first is second
+    for event in ("pre_run_cell", "post_run_cell"):
+        hooks = [h for h in shell.events.callbacks[event] if getattr(h, "__self__", None) is first]
+        assert len(hooks) == 1
+
+
+def test_the_fuzzer_stops_after_its_current_input_while_a_short_cell_runs(shell_fuzzing):
+    shell, calls = shell_fuzzing
+    # A cell that computes for a while, holding the GIL between its bytecodes.
+    result = shell.run_cell(
+        textwrap.dedent(
+            """
+            import time
+            _t0 = time.monotonic()
+            while time.monotonic() - _t0 < 0.4:
+                sum(range(1000))
+            _t1 = time.monotonic()
+            """
+        )
+    )
+    result.raise_error()
+    t0, t1 = shell.user_ns["_t0"], shell.user_ns["_t1"]
+    assert t1 - t0 < cell_gate.GRACE_S  # the cell stayed within its grace
+    # The input in flight when the cell started may still reach the test's body,
+    # and be run once more to confirm it if it was new; nothing after that.
+    assert len([c for c in calls if t0 < c < t1]) <= 2
+    # ... and the fuzzer is back once the cell is done.
+    n = len(calls)
+    deadline = time.monotonic() + 30
+    while len(calls) == n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(calls) > n
+
+
+def test_a_cell_that_outlasts_its_grace_has_the_fuzzer_running_beside_it(shell_fuzzing):
+    shell, calls = shell_fuzzing
+    # Like ``session.wait()``: a cell that waits, for longer than its grace.
+    result = shell.run_cell(
+        textwrap.dedent(
+            f"""
+            import threading, time
+            _t0 = time.monotonic()
+            threading.Event().wait({cell_gate.GRACE_S} + 1.0)
+            _t1 = time.monotonic()
+            """
+        )
+    )
+    result.raise_error()
+    t0, t1 = shell.user_ns["_t0"], shell.user_ns["_t1"]
+    within_grace = [c for c in calls if t0 < c < t0 + cell_gate.GRACE_S * 0.9]
+    after_grace = [c for c in calls if t0 + cell_gate.GRACE_S < c < t1]
+    assert len(within_grace) <= 2  # as above: the input in flight and its confirmation
+    assert after_grace  # not stopped for the whole cell
