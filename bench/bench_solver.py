@@ -17,6 +17,16 @@ cap is a miss (see _common.summarize). The solver waits for a plateau
 
 Full form: 10 seeds, 60 s cap (up to about 4 x 6 x 10 minutes when nothing is found).
 --quick: 2 seeds, 45 s cap.
+
+    python bench/bench_solver.py --throughput [--quick] [--runs 7] [--seconds 5]
+
+Throughput with the solver on, for tests without plateaus: the fuzzer's test-body calls
+per second on bench_throughput.py's tests (bench/targets/throughput_tests.py), solver on
+against solver off, runs interleaved; per test the median calls/s of each side with its
+min-max, the paired ratio on/off, and the solver calls each run made (0 while the test
+has no plateau: a test that reaches one spends time in the solver by design, and is not
+what this measures). Target: every median ratio >= 0.9x. Full form: 7 runs of 5 s per
+test and side (about 5 minutes); --quick: 3 runs of 1.5 s.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -33,8 +44,18 @@ from collections.abc import Callable
 from random import Random
 from typing import Any
 
-from _common import BenchTarget, context, fresh_store, interleave, plain_settings, print_header
+from _common import (
+    BenchTarget,
+    context,
+    fresh_store,
+    interleave,
+    plain_settings,
+    print_header,
+    ratios,
+)
 from _common import summarize as summarize_values
+from bench_throughput import cases as throughput_cases
+from bench_throughput import engine_run
 from hypothesis import HealthCheck, Phase, seed, settings
 from targets import arithmetic as A
 
@@ -50,6 +71,8 @@ TARGETS = [
     ("control", "example byte chain", A.test_byte_chain_control),
 ]
 SIDES = ("solver on", "solver off", "plain", "crosshair")
+#: The throughput target: solver on / solver off calls/s, on tests without plateaus.
+THROUGHPUT_TARGET = 0.9
 #: Batch size of the fuzzer's runs, as the fuzz loop uses.
 BATCH = 100
 
@@ -132,6 +155,47 @@ def _side(side: str, test: Any, cap: float) -> Callable[[int], float]:
     return lambda i: child_run(test, i, cap, backend)
 
 
+def throughput(runs: int, seconds: float) -> None:
+    """Solver on against solver off, calls/s on tests without plateaus (see the module
+    docstring)."""
+    print_header(
+        "throughput with the solver on, for tests without plateaus: on against off, interleaved",
+        runs_per_test_and_side=runs,
+        seconds_per_run=seconds,
+        plateau=f"{solver.PLATEAU_SECONDS:g} s",
+    )
+    medians = []
+    for name, _, target in throughput_cases():
+        results = interleave(
+            {
+                "solver on": lambda i, t=target: engine_run(t, i, seconds, solver=True),
+                "solver off": lambda i, t=target: engine_run(t, i, seconds, solver=False),
+            },
+            runs,
+        )
+        print(f"{name}  {context()}", flush=True)
+        for side, samples in results.items():
+            calls = sum(int(s["solver calls"]) for s in samples)
+            print(
+                f"   {side:<11} calls/s {summarize_values([s['calls/s'] for s in samples], fmt=',.0f')}"
+                f"   solver calls {calls}",
+                flush=True,
+            )
+        paired = ratios(
+            [s["calls/s"] for s in results["solver on"]],
+            [s["calls/s"] for s in results["solver off"]],
+        )
+        medians.append(statistics.median(paired))
+        print(
+            f"   ratio on/off calls/s {summarize_values(paired, fmt='.2f', unit='x')}", flush=True
+        )
+    held = all(m >= THROUGHPUT_TARGET for m in medians)
+    print(
+        f"\nlowest median ratio {min(medians):.2f}x (target >= {THROUGHPUT_TARGET}x: "
+        f"{'met' if held else 'NOT met'})  {context()}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 45 s cap")
@@ -140,11 +204,20 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only targets whose name contains this")
     parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated sides")
     parser.add_argument("--plateau", type=float, default=None, help="plateau seconds (30)")
+    parser.add_argument(
+        "--throughput", action="store_true", help="calls/s solver on against off, no plateaus"
+    )
+    parser.add_argument("--runs", type=int, default=None, help="--throughput runs (7)")
+    parser.add_argument("--seconds", type=float, default=None, help="--throughput run (5 s)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         name, run_seed, child_cap, backend = args.child
         _child(name, int(run_seed), float(child_cap), backend)
+    if args.throughput:
+        runs = args.runs or (3 if args.quick else 7)
+        throughput(runs, args.seconds or (1.5 if args.quick else 5.0))
+        return
     if args.plateau is not None:
         solver.PLATEAU_SECONDS = args.plateau
     seeds = args.seeds or (2 if args.quick else 10)

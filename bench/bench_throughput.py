@@ -120,8 +120,11 @@ def plain_run(test: Any, run_seed: int, seconds: float) -> Sample:
     return sample
 
 
-def engine_run(target: Any, run_seed: int, seconds: float) -> Sample:
-    fuzzer = TestFuzzer(target, fresh_store(), worker_uuid="bench", random=Random(run_seed))
+def engine_run(target: Any, run_seed: int, seconds: float, *, solver: bool = False) -> Sample:
+    """The fuzzer's figures of one run; with ``solver``, also its ``solver calls``."""
+    fuzzer = TestFuzzer(
+        target, fresh_store(), worker_uuid="bench", random=Random(run_seed), solver=solver
+    )
     fuzzer.start()
     gc.collect()
     T.reset()
@@ -134,7 +137,18 @@ def engine_run(target: Any, run_seed: int, seconds: float) -> Sample:
         "calls/s": T.CALLS["n"] / elapsed,
         "choices": _mean_size(),
         "branches": _target_branches(fuzzer.corpus.known_behaviors()),
+        "solver calls": fuzzer.status.solver_calls,
     }
+
+
+def cases() -> list[tuple[str, Any, BenchTarget]]:
+    """The benchmark's tests: (name, plain Hypothesis test, the fuzzer's target)."""
+    return [
+        ("sort", T.test_sort, BenchTarget(T.test_sort, "sort")),
+        ("json round-trip", T.test_json_roundtrip, BenchTarget(T.test_json_roundtrip, "json")),
+        ("nested lists", T.test_nested_lists, BenchTarget(T.test_nested_lists, "nested")),
+        ("state machine", T.TestStack().runTest, machine_target(T.Stack, "stack")),
+    ]
 
 
 def main() -> None:
@@ -147,19 +161,13 @@ def main() -> None:
     args = parser.parse_args()
     seconds = args.seconds or (1.5 if args.quick else 5.0)
     runs = args.runs or (3 if args.quick else 5)
-    cases = [
-        ("sort", T.test_sort, BenchTarget(T.test_sort, "sort")),
-        ("json round-trip", T.test_json_roundtrip, BenchTarget(T.test_json_roundtrip, "json")),
-        ("nested lists", T.test_nested_lists, BenchTarget(T.test_nested_lists, "nested")),
-        ("state machine", T.TestStack().runTest, machine_target(T.Stack, "stack")),
-    ]
     print_header(
         "throughput: fuzzer against plain Hypothesis, same wall time, interleaved",
         runs_per_test_and_side=runs,
         seconds_per_run=seconds,
     )
     medians = []
-    for name, plain_test, target in cases:
+    for name, plain_test, target in cases():
         results = interleave(
             {
                 "fuzzer": lambda i, target=target: engine_run(target, i, seconds),

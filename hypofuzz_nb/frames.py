@@ -14,7 +14,13 @@ Columns:
     NaN before any time was spent), ``since_new_behavior`` (from the latest report,
     nullable), ``last_update`` (time of the latest report, NaT if none),
     ``n_failures`` (shrunk failures under the test's key: what plain pytest replays),
-    ``n_workers`` (distinct workers that reported).
+    ``n_workers`` (distinct workers that reported); what the solver did on the
+    test's plateaus (its ``SolverWork`` records, summed over workers, zero where it
+    never ran): ``solver_calls``, ``solver_seconds``, ``solver_inputs`` (choice
+    sequences it handed back), ``solver_found`` (of those, new behaviors or
+    failures), ``solver_errors`` (calls that crashed, gave up or could not run) and
+    ``solver_error`` (the last error text of the first worker, by uuid, that has
+    one; ``""`` if none).
 ``reports`` (the merged progress series, sorted by test then timestamp)
     ``nodeid``, ``worker`` (uuid of the worker that wrote the report),
     ``timestamp``, ``elapsed_s`` and ``inputs`` (sum over workers of each worker's
@@ -53,9 +59,11 @@ from hypothesis.database import ExampleDatabase
 from hypofuzz_nb.databases import open_database
 from hypofuzz_nb.errors import SkippedValuesWarning
 from hypofuzz_nb.records import (
+    SolverWork,
     WorkerIdentity,
     key_to_base64,
     reports_key,
+    solver_key,
     test_key_of_reports_key,
 )
 from hypofuzz_nb.resilient import private_database
@@ -91,6 +99,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "last_update": _UTC,
         "n_failures": _I64,
         "n_workers": _I64,
+        "solver_calls": _I64,
+        "solver_seconds": _F64,
+        "solver_inputs": _I64,
+        "solver_found": _I64,
+        "solver_errors": _I64,
+        "solver_error": _STR,
     },
     "reports": {
         "nodeid": _STR,
@@ -265,8 +279,12 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
             "since",
         )
     }
-    fetched = store.fetch_many([reports_key(key) for key in keys])
-    for index, (key, values) in enumerate(zip(keys, fetched, strict=True)):
+    # Solver work is read in the same read-ahead, after the reports, and only where the
+    # key listing shows some: a database without solver work costs nothing more.
+    solver_keys = keys if all_keys is None else [k for k in keys if solver_key(k) in all_keys]
+    fetched = store.fetch_many([*map(reports_key, keys), *map(solver_key, solver_keys)])
+    report_values = itertools.islice(fetched, len(keys))
+    for index, (key, values) in enumerate(zip(keys, report_values, strict=True)):
         columns = store.report_columns(values)
         del values
         b64 = key_to_base64(key)
@@ -300,6 +318,10 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
         cols["worker"] += map(sys.intern, columns["worker_uuid"])
         cols["phase"] += map(sys.intern, columns["phase"])
         cols["since"] += columns["since_new_behavior"]
+    solver = {
+        key: _solver_totals(store, store.solver_work_of(values))
+        for key, values in zip(solver_keys, fetched, strict=True)
+    }
     reports, per_test = _merge_reports(cols, keys, stopped=frozenset(store.stopped_workers()))
 
     test_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["tests"]}
@@ -338,6 +360,8 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
         test_rows["database_key"].append(key_to_base64(key))
         test_rows["status"].append(status)
         test_rows["n_failures"].append(n_shrunk)
+        for column, value in zip(_SOLVER_COLUMNS, solver.get(key, _NO_SOLVER_WORK), strict=True):
+            test_rows[column].append(value)
         if summary is None:
             test_rows["inputs"].append(0)
             test_rows["behaviors"].append(0)
@@ -373,6 +397,42 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+#: The tests frame's solver columns, in the order of :func:`_solver_totals`.
+_SOLVER_COLUMNS = (
+    "solver_calls",
+    "solver_seconds",
+    "solver_inputs",
+    "solver_found",
+    "solver_errors",
+    "solver_error",
+)
+_NO_SOLVER_WORK = (0, 0.0, 0, 0, 0, "")
+
+
+def _solver_totals(store: Store, work: list[SolverWork]) -> tuple[Any, ...]:
+    """One test's solver columns from its workers' records (sorted by worker uuid).
+
+    A worker saves its new record before deleting its previous one, so a reader may
+    see both: per worker, only the one with the most calls counts. A record whose
+    counts would push a total past int64 is skipped (valid JSON, but no counter gets
+    that big)."""
+    latest: dict[str, SolverWork] = {}
+    for w in work:
+        if w.worker_uuid not in latest or w.calls > latest[w.worker_uuid].calls:
+            latest[w.worker_uuid] = w
+    calls = inputs = found = errors = 0
+    seconds = 0.0
+    error = ""
+    for w in latest.values():
+        totals = (calls + w.calls, inputs + w.inputs, found + w.found, errors + w.errors)
+        if max(totals) > _INT64_MAX:
+            store.skipped["solver_work"] += 1
+            continue
+        calls, inputs, found, errors = totals
+        seconds += w.seconds
+        error = error or w.last_error
+    return calls, seconds, inputs, found, errors, error
 
 
 def _numbers_fit(timestamp: float, elapsed: float, *counters: int) -> bool:

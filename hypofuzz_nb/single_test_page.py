@@ -37,6 +37,7 @@ from hypofuzz_nb.errors import TestNotInData
 from hypofuzz_nb.failure_groups import FailureGroup, group_failures
 from hypofuzz_nb.plots import figure_to_png
 from hypofuzz_nb.reproduce import Failure, failures
+from hypofuzz_nb.summary import plural, solver_counts
 
 __all__ = ["INSIGHT_SECTIONS", "TestPage", "progress_curves", "test_page"]
 
@@ -141,10 +142,25 @@ class TestPage:
             f"{int(t['fingerprints']):,} fingerprints",
             f"{len(self.corpus):,} distinct corpus inputs",
         ]
+        solver = self._solver_line()
         return (
             f"<h3 style='margin:4px 0'>{html.escape(self.nodeid)}</h3>"
             f"<div>{html.escape(' · '.join(facts))}</div>"
+            + (f"<div class='hypofuzz-nb-solver'>{html.escape(solver)}</div>" if solver else "")
         )
+
+    def _solver_line(self) -> str:
+        """What the solver did on this test's plateaus, or "" if it never ran."""
+        t = self.test
+        if not t["solver_calls"]:
+            return ""
+        line = solver_counts(
+            int(t["solver_calls"]), float(t["solver_seconds"]), int(t["solver_found"])
+        )
+        line += f" of {int(t['solver_inputs']):,} inputs"
+        if t["solver_errors"]:
+            line += f"; {plural(int(t['solver_errors']), 'error')}, the last: {t['solver_error']}"
+        return line
 
     def _curves_html(self) -> str:
         if self.reports.empty:
@@ -228,6 +244,8 @@ class TestPage:
             f"{int(t['behaviors']):,} behaviors, {int(t['fingerprints']):,} fingerprints",
             f"corpus: {len(self.corpus):,} distinct inputs",
         ]
+        if solver := self._solver_line():
+            lines.append(solver)
         lines.extend(f"  {r}" for r in self.corpus["representation"].head(5))
         if self.coverage is not None:
             lines.append(f"coverage:\n{self.coverage!r}")

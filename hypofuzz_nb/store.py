@@ -540,8 +540,13 @@ class Store:
 
     def solver_work(self, key: bytes) -> list[SolverWork]:
         """Every worker's SolverWork record of the test ``key``, by worker uuid."""
+        return self.solver_work_of(self.fetch(solver_key(key)))
+
+    def solver_work_of(self, values: list[bytes]) -> list[SolverWork]:
+        """The valid SolverWork records among ``values`` (read from a solver key), by
+        worker uuid; invalid values are counted in :attr:`skipped`."""
         found = []
-        for value in self.fetch(solver_key(key)):
+        for value in values:
             work = SolverWork.from_bytes(value)
             if work is None:
                 self.skipped["solver_work"] += 1

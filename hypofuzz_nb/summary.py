@@ -19,6 +19,7 @@ __all__ = [
     "inputs_rate",
     "plural",
     "session_line",
+    "solver_counts",
     "solver_note",
 ]
 
@@ -60,6 +61,12 @@ def solver_note(status: Any) -> str:
         return ""
     seconds = sum(t.solver_s for t in tests)
     found = sum(t.solver_found for t in tests)
+    return solver_counts(calls, seconds, found)
+
+
+def solver_counts(calls: int, seconds: float, found: int) -> str:
+    """ "solver: N calls, S s, F found": the solver's work, in the same words for a
+    session and for one test's stored work."""
     return f"solver: {plural(calls, 'call')}, {seconds:,.1f} s, {found:,} found"
 
 

@@ -124,6 +124,12 @@ def make_tests(reports: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
                 "last_update": last["timestamp"],
                 "n_failures": n_failures,
                 "n_workers": 1,
+                "solver_calls": 0,
+                "solver_seconds": 0.0,
+                "solver_inputs": 0,
+                "solver_found": 0,
+                "solver_errors": 0,
+                "solver_error": "",
             }
         )
     return pd.DataFrame(rows)

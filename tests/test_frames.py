@@ -21,10 +21,12 @@ from hypofuzz_nb.records import (
     FatalFailure,
     Observation,
     Report,
+    SolverWork,
     WorkerIdentity,
     encode_choices,
     key_to_base64,
     reports_key,
+    solver_key,
 )
 from hypofuzz_nb.store import Store
 
@@ -148,6 +150,51 @@ def test_empty_database_keeps_schemas():
     data = load(InMemoryExampleDatabase())
     assert_schemas(data)
     assert all(len(getattr(data, name)) == 0 for name in SCHEMAS)
+
+
+def test_solver_work_is_summed_over_workers_and_zero_where_the_solver_never_ran(tmp_path):
+    db = DirectoryBasedExampleDatabase(tmp_path / "db")
+    one, other = Store(db), Store(db)
+    for key in (KEY_A, KEY_B):
+        one.register_test(key)
+        one.save_report(key, report(key, "w" * 32, inputs=5, ts=1_790_000_000.0))
+    one.save_solver_work(KEY_A, SolverWork("1" * 32, 3, 4.5, 20, 2, 1, "error: z3 gave up"))
+    other.save_solver_work(KEY_A, SolverWork("2" * 32, 1, 1.0, 5, 1, 0, ""))
+    # a worker saves its new record before deleting the old one: a reader sees both
+    db.save(solver_key(KEY_A), SolverWork("2" * 32, 0, 0.0, 0, 0, 0, "").to_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = load(db)
+    assert_schemas(data)
+    tests = data.tests.set_index("database_key")
+    solved, untouched = tests.loc[key_to_base64(KEY_A)], tests.loc[key_to_base64(KEY_B)]
+    columns = [
+        "solver_calls",
+        "solver_seconds",
+        "solver_inputs",
+        "solver_found",
+        "solver_errors",
+        "solver_error",
+    ]
+    assert list(solved[columns]) == [4, 5.5, 25, 3, 1, "error: z3 gave up"]
+    assert list(untouched[columns]) == [0, 0.0, 0, 0, 0, ""]
+
+
+def test_corrupt_solver_work_is_skipped_counted_and_warned():
+    db = InMemoryExampleDatabase()
+    store = Store(db)
+    store.register_test(KEY_A)
+    store.save_solver_work(KEY_A, SolverWork("1" * 32, 2, 1.0, 3, 1, 0, ""))
+    good = SolverWork("2" * 32, 1, 1.0, 1, 0, 0, "").to_bytes()
+    too_big = good.replace(b'"calls": 1', b'"calls": %d' % 2**63)
+    for garbage in (b"{", b"[]", good.replace(b'"calls": 1', b'"calls": -1'), too_big):
+        db.save(solver_key(KEY_A), garbage)
+    with pytest.warns(SkippedValuesWarning, match="4 value"):
+        data = load(db)
+    assert data.skipped["solver_work"] == 4
+    row = data.tests.iloc[0]
+    assert (row.solver_calls, row.solver_inputs, row.solver_found) == (2, 3, 1)
+    assert_schemas(data)
 
 
 def test_known_test_without_reports_is_waiting():
@@ -376,12 +423,17 @@ def test_many_tests_with_garbage_load_the_same_as_few(tmp_path):
                 key, report(key, "w" * 32, inputs=i + 1, ts=1_790_000_000.0 + i, nodeid=f"t::{n}")
             )
     db.save(reports_key(keys[5]), b"{garbage")
+    # solver work on two tests, read in the same read-ahead as the reports
+    store.save_solver_work(keys[3], SolverWork("w" * 32, 2, 1.0, 4, 1, 0, ""))
+    store.save_solver_work(keys[29], SolverWork("w" * 32, 5, 2.0, 9, 0, 0, ""))
     with pytest.warns(SkippedValuesWarning):
         data = load(db)
     assert data.skipped["report"] == 1
     assert len(data.tests) == 30
     assert len(data.reports) == sum(n % 4 for n in range(30))
-    assert list(data.tests.set_index("nodeid").loc[["t::3", "t::7"], "inputs"]) == [3, 3]
+    tests = data.tests.set_index("nodeid")
+    assert list(tests.loc[["t::3", "t::7"], "inputs"]) == [3, 3]
+    assert list(tests.loc[["t::3", "t::7", "t::29"], "solver_calls"]) == [2, 0, 5]
 
 
 def test_numbers_too_big_for_the_columns_are_skipped():

@@ -185,11 +185,16 @@ def test_page_from_loaded_frames_with_hostile_text():
             "representation": [f"test_0(x={EVIL!r})", "test_0(x='a')", "test_0(x='a')", None],
         }
     )
+    assert "solver" not in TestPage(data, NODEID)._repr_html_()  # it never ran
+    solver = ["solver_calls", "solver_seconds", "solver_inputs", "solver_found", "solver_errors"]
+    data.tests.loc[0, [*solver, "solver_error"]] = [3, 4.5, 25, 2, 1, f"error: {EVIL}"]
     page = TestPage(data, NODEID)
     assert list(page.corpus["copies"]) == [2, 1, 1]
     assert page.corpus["representation"].iloc[0] == "test_0(x='a')"
     html = page._repr_html_()
     assert _script_free(html) and EVIL_ESCAPED in html
+    assert "solver: 3 calls, 4.5 s, 2 found of 25 inputs; 1 error, the last: error: " in html
+    assert "solver: 3 calls" in repr(page)
     assert "Failures (1 distinct)" in html
     assert "1 more input(s) failing the same way" in html
     assert "(no representation stored)" in html

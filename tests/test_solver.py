@@ -24,6 +24,7 @@ from fuzz_projects import (
 
 from hypofuzz_nb import records, solver, solver_child
 from hypofuzz_nb.errors import WorkerError
+from hypofuzz_nb.frames import load
 from hypofuzz_nb.session import fuzz
 from hypofuzz_nb.store import Store
 
@@ -71,10 +72,11 @@ def _solver_work(database) -> list[records.SolverWork]:
 
 
 def test_solver_finds_the_gate_and_plain_pytest_replays_it_without_crosshair(
-    tmp_path, quick_plateaus
+    tmp_path, monkeypatch, quick_plateaus
 ):
-    project = make_project(tmp_path, {"test_gate.py": GATE}, "solver-gate")
-    session = fuzz([str(project)], solver=True, max_time=120, exitfirst=True)
+    project = make_project(tmp_path, {"test_gate.py": GATE, "test_plain.py": PLAIN}, "solver-gate")
+    # only the gate is fuzzed; load() lists the plain test too, as collected
+    session = fuzz([str(project / "test_gate.py")], solver=True, max_time=120, exitfirst=True)
     try:
         assert session.solver
         assert session.wait(timeout=150)
@@ -91,6 +93,12 @@ def test_solver_finds_the_gate_and_plain_pytest_replays_it_without_crosshair(
     assert a * 7919 + 104729 == b * 3 + 12345 and a % 1009 == 17
     (work,) = store.solver_work(key)
     assert work.calls >= 1 and work.found >= 1 and work.inputs >= 1 and work.seconds > 0
+    monkeypatch.chdir(project)
+    tests = load(paths=[str(project)]).tests.set_index("nodeid")
+    gate, plain = tests.loc["test_gate.py::test_gate"], tests.loc["test_plain.py::test_plain"]
+    assert (gate.solver_calls, gate.solver_found) == (work.calls, work.found)
+    assert gate.solver_inputs == work.inputs and gate.solver_seconds == work.seconds
+    assert (plain.solver_calls, plain.solver_seconds, plain.solver_found) == (0, 0.0, 0)
 
     blocker = tmp_path / "no_crosshair"
     blocker.mkdir()
