@@ -485,6 +485,32 @@ def test_the_work_budget_fills_at_its_share_and_holds_back_work_in_debt():
     assert wait >= (0.2 - (time.monotonic() - before) * 0.05) / 0.05 - 1e-9
 
 
+def test_the_data_signature_is_stable_for_equal_data_and_moves_with_any_cell():
+    import dataclasses
+
+    import pandas as pd
+
+    from hypofuzz_nb import load
+    from hypofuzz_nb.refresh_pacing import data_signature
+
+    empty = load(InMemoryExampleDatabase())
+
+    def data(inputs: int) -> object:
+        tests = pd.DataFrame(
+            {
+                "nodeid": pd.array(["t::a", "t::b"], dtype="string"),
+                "inputs": [inputs, 2],
+                "inputs_per_s": [float("nan"), 1.5],  # NaN hashes by identity
+                "since_new_behavior": pd.array([pd.NA, 3], dtype="Int64"),
+                "choices": [(1, 2), {"k": b"v"}],  # unhashable cells
+            }
+        )
+        return dataclasses.replace(empty, tests=tests)
+
+    assert data_signature(data(1)) == data_signature(data(1))
+    assert data_signature(data(1)) != data_signature(data(2))
+
+
 def test_the_header_shows_this_sessions_rate_over_its_wall_time(tmp_path, dashboards):
     import re
 
