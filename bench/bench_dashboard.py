@@ -97,7 +97,7 @@ def measure_latency(dashboard_db, writer_db, rounds: int, poll_interval: float) 
             nodeid = f"tests/test_latency.py::test_new_{i}_{time.time_ns()}"
             start = time.perf_counter()
             _write_report(writer_db, nodeid)
-            while nodeid not in dashboard.table.value:
+            while nodeid not in dashboard.page_picker.rows:
                 if time.perf_counter() - start > LATENCY_TIMEOUT:
                     raise RuntimeError(f"report not shown within {LATENCY_TIMEOUT}s")
                 time.sleep(0.005)

@@ -10,6 +10,12 @@ settings profile's there unless given. Tests in the database that are not collec
 cannot be replayed (their code is needed) and are left out, as are tests defined in a
 notebook (the subprocess cannot import them).
 
+Time is bounded (see :mod:`hypofuzz_nb.replay`): ``timeout=`` seconds in all (default
+600; past it :class:`~hypofuzz_nb.errors.ReplayTimeout`, no partial result), and
+``input_timeout=`` seconds per input (default 10, as when fuzzing): a slower input is
+stopped, counts with the lines it reached until then, and is named in an
+:class:`~hypofuzz_nb.errors.InputsTimedOutWarning`.
+
 Columns of the frame (:data:`COVERAGE_SCHEMA`, also when empty), sorted by
 ``nodeid, file, line, branch_to`` (line rows before their branches):
 
@@ -41,9 +47,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hypofuzz_nb._compat import EngineStatus
 from hypofuzz_nb.coverage_probe import CoverageMeasurement, FileAnalysis
-from hypofuzz_nb.errors import NoTestsCollected, UnknownTest
-from hypofuzz_nb.replay import ReplayedInput, ReplayRequest, replay
+from hypofuzz_nb.errors import InputsTimedOutWarning, NoTestsCollected, UnknownTest
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
+from hypofuzz_nb.replay import (
+    DEFAULT_REPLAY_TIMEOUT_S,
+    ReplayedInput,
+    ReplayLimits,
+    ReplayRequest,
+    replay,
+)
 
 __all__ = ["COVERAGE_SCHEMA", "CorpusCoverage", "FileCoverage", "coverage", "measure"]
 
@@ -145,6 +159,8 @@ def coverage(
     nodeid: str | None = None,
     include: Sequence[str] | None = None,
     omit: Sequence[str] | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> pd.DataFrame:
     """The lines and branches of code under test that each test's stored corpus
     and shrunk failures reach, and those they do not (see the module docstring for the columns).
@@ -153,14 +169,25 @@ def coverage(
     ``None`` for the settings profile's database after collecting ``paths``
     (default: the current directory). ``nodeid`` selects one collected test.
     ``include`` and ``omit`` are coverage.py file patterns (``"*/src/*"``) that
-    narrow the code under test.
+    narrow the code under test. ``timeout`` bounds the whole call and
+    ``input_timeout`` each input, in seconds (see the module docstring).
 
     Raises :class:`~hypofuzz_nb.errors.UnknownTest` for a ``nodeid`` not collected,
     :class:`~hypofuzz_nb.errors.NoTestsCollected` when ``paths`` hold no tests to
-    fuzz, the collection errors of :func:`hypofuzz_nb.load`, and
+    fuzz, the collection errors of :func:`hypofuzz_nb.load`,
+    :class:`~hypofuzz_nb.errors.BadTimeout` unless both timeouts are positive numbers,
+    :class:`~hypofuzz_nb.errors.ReplayTimeout` when the time is up, and
     :class:`~hypofuzz_nb.errors.ReplayError` if the replaying subprocess fails.
     """
-    return measure(database, paths=paths, nodeid=nodeid, include=include, omit=omit).frame()
+    return measure(
+        database,
+        paths=paths,
+        nodeid=nodeid,
+        include=include,
+        omit=omit,
+        timeout=timeout,
+        input_timeout=input_timeout,
+    ).frame()
 
 
 def measure(
@@ -170,8 +197,11 @@ def measure(
     nodeid: str | None = None,
     include: Sequence[str] | None = None,
     omit: Sequence[str] | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> CorpusCoverage:
     """Replay the corpora as :func:`coverage` does; the per-file results."""
+    limits = ReplayLimits.check(timeout, input_timeout)
     from hypofuzz_nb.collect import list_tests
     from hypofuzz_nb.databases import open_database
     from hypofuzz_nb.resilient import private_database
@@ -212,8 +242,9 @@ def measure(
         probe=_PROBE,
         probe_options={"include": list(include or ()), "omit": list(omit or ())},
         representations=representations,
+        input_timeout=limits.input_timeout,
     )
-    tests, measurement = replay(request)
+    tests, measurement = replay(request, limits)
     files = []
     for index, test in enumerate(tests):
         if test.error is not None:
@@ -222,6 +253,11 @@ def measure(
                 stacklevel=3,
             )
             continue
+        hangs = [i for i in test.inputs if i.status == EngineStatus.HANG]
+        if hangs:
+            warnings.warn(
+                InputsTimedOutWarning(test.nodeid, hangs, limits.input_timeout), stacklevel=3
+            )
         files.extend(_file_coverages(test.nodeid, test.inputs, measurement, index))
     return CorpusCoverage(files)
 

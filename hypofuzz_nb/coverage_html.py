@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from hypofuzz_nb.corpus_coverage import CorpusCoverage, FileCoverage, measure
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
+from hypofuzz_nb.replay import DEFAULT_REPLAY_TIMEOUT_S
 
 __all__ = ["CoverageView", "coverage_view"]
 
@@ -78,9 +80,21 @@ def coverage_view(
     nodeid: str | None = None,
     include: Sequence[str] | None = None,
     omit: Sequence[str] | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> CoverageView:
     """The source view of :func:`hypofuzz_nb.coverage` (same arguments, same errors)."""
-    return CoverageView(measure(database, paths=paths, nodeid=nodeid, include=include, omit=omit))
+    return CoverageView(
+        measure(
+            database,
+            paths=paths,
+            nodeid=nodeid,
+            include=include,
+            omit=omit,
+            timeout=timeout,
+            input_timeout=input_timeout,
+        )
+    )
 
 
 def _esc(text: str) -> str:

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hypofuzz_nb.input_distributions import INPUT_STATUSES, Distributions, distributions
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
+from hypofuzz_nb.replay import DEFAULT_REPLAY_TIMEOUT_S
 
 __all__ = ["DistributionsView", "distributions_view"]
 
@@ -91,9 +93,20 @@ def distributions_view(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     nodeid: str | None = None,
     sample: int | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> DistributionsView:
     """The view of :func:`hypofuzz_nb.distributions` (same arguments, same errors)."""
-    return DistributionsView(distributions(database, paths=paths, nodeid=nodeid, sample=sample))
+    return DistributionsView(
+        distributions(
+            database,
+            paths=paths,
+            nodeid=nodeid,
+            sample=sample,
+            timeout=timeout,
+            input_timeout=input_timeout,
+        )
+    )
 
 
 def _esc(text: Any) -> str:

@@ -165,6 +165,50 @@ class ReplayError(HypofuzzNbError):
         )
 
 
+class ReplayTimeout(ReplayError, TimeoutError):
+    """Replaying stored inputs (``coverage()``, ``stuck()``, ``distributions(sample=...)``)
+    took longer than its ``timeout=``; the replaying subprocess was killed."""
+
+    def __init__(self, timeout: float, nodeid: str | None, output: str) -> None:
+        self.timeout = timeout
+        self.nodeid = nodeid
+        self.returncode = None  # killed: it never exited on its own
+        self.output = output
+        where = (
+            f" while it was replaying {nodeid} (many inputs, or one that input_timeout= "
+            "did not stop)"
+            if nodeid
+            else ""
+        )
+        HypofuzzNbError.__init__(
+            self,
+            f"replaying the stored inputs took longer than timeout={timeout:g} s and was "
+            f"stopped{where}. Pass a larger timeout= (seconds), or nodeid= to replay one "
+            "test's inputs; fewer inputs (a smaller sample=) also take less time. Its output "
+            f"ends with:\n\n{output.rstrip() or '(no output)'}",
+        )
+
+
+class BadTimeout(HypofuzzNbError, ValueError):
+    """A ``timeout=`` or ``input_timeout=`` that is not a positive number of seconds."""
+
+
+class InputsTimedOutWarning(UserWarning):
+    """Some replayed inputs ran past ``input_timeout=`` and were stopped: their coverage
+    goes up to where they stopped."""
+
+    def __init__(self, nodeid: str, inputs: list, input_timeout: float) -> None:
+        self.nodeid = nodeid
+        self.inputs = list(inputs)
+        shown = "\n".join(f"  {i.representation or i.choices!r}" for i in self.inputs[:5])
+        more = f"\n  ... and {len(self.inputs) - 5} more" if len(self.inputs) > 5 else ""
+        super().__init__(
+            f"{len(self.inputs)} stored input(s) of {nodeid} ran longer than "
+            f"input_timeout={input_timeout:g} s and were stopped (a larger input_timeout= "
+            f"lets them finish):\n{shown}{more}"
+        )
+
+
 class DatabaseUnreachableWarning(UserWarning):
     """Reading the database failed and a worker goes on with what it has in memory."""
 

@@ -49,7 +49,9 @@ import numpy as np
 import pandas as pd
 
 from hypofuzz_nb.errors import BadSampleSize, NoTestsCollected, UnknownTest
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
 from hypofuzz_nb.records import Observation
+from hypofuzz_nb.replay import DEFAULT_REPLAY_TIMEOUT_S, ReplayLimits
 from hypofuzz_nb.sample_probe import CHOICES_SIZE
 
 __all__ = ["DISTRIBUTION_SCHEMAS", "Distributions", "distributions", "tyche_record"]
@@ -162,6 +164,8 @@ def distributions(
     paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
     nodeid: str | None = None,
     sample: int | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Distributions:
     """What the fuzzer generates for each test, from its stored observations and,
     with ``sample=N``, from N inputs of its corpus and their mutations replayed in a
@@ -171,11 +175,16 @@ def distributions(
     ``None`` for the settings profile's database after collecting ``paths``
     (default: the current directory), as in :func:`hypofuzz_nb.load`. A given
     database without ``sample`` needs no collection: its tests are the ones it
-    holds. ``nodeid`` selects one test.
+    holds. ``nodeid`` selects one test. With ``sample``, ``timeout`` bounds the whole
+    call and ``input_timeout`` each replayed input, in seconds: a slower input is
+    stopped and counted as a timeout; past ``timeout`` the replaying subprocess is
+    killed and :class:`~hypofuzz_nb.errors.ReplayTimeout` raised, with no partial
+    result (without ``sample`` nothing is replayed and they are unused).
 
     Raises :class:`~hypofuzz_nb.errors.UnknownTest` for an unknown ``nodeid``,
     :class:`~hypofuzz_nb.errors.BadSampleSize` unless ``sample`` is ``None`` or a
-    positive integer, :class:`~hypofuzz_nb.errors.NoTestsCollected` when ``paths``
+    positive integer, :class:`~hypofuzz_nb.errors.BadTimeout` unless both timeouts are
+    positive numbers, :class:`~hypofuzz_nb.errors.NoTestsCollected` when ``paths``
     hold no tests to fuzz, and :class:`~hypofuzz_nb.errors.ReplayError` if the
     replaying subprocess fails.
     """
@@ -183,6 +192,7 @@ def distributions(
         isinstance(sample, bool) or not isinstance(sample, int) or sample < 1
     ):
         raise BadSampleSize(sample)
+    limits = ReplayLimits.check(timeout, input_timeout)
     from hypofuzz_nb.databases import open_database
     from hypofuzz_nb.resilient import private_database
     from hypofuzz_nb.store import Store
@@ -219,7 +229,7 @@ def distributions(
         stored = read[key] if key in read else store.observations(key)
         triples.extend((name, "stored", o) for o in stored)
     if sample is not None:
-        triples.extend(_sample(store, keys, where, sample))
+        triples.extend(_sample(store, keys, where, sample, limits))
     return _build(triples)
 
 
@@ -238,7 +248,7 @@ def _tests_in(store: Any, read: dict[bytes, list[Observation]]) -> dict[str, byt
 
 
 def _sample(
-    store: Any, keys: dict[str, bytes], where: list[str], sample: int
+    store: Any, keys: dict[str, bytes], where: list[str], sample: int, limits: ReplayLimits
 ) -> list[tuple[str, str, Observation]]:
     """``sample`` inputs per test: its stored corpus (shortest first), then
     mutations of random corpus entries (fresh inputs when it has none)."""
@@ -264,10 +274,15 @@ def _sample(
         rootdir=os.getcwd(),
         tests=tests,
         probe=_PROBE,
-        probe_options={"nodeids": list(tests), "mutated_from": mutated_from},
+        probe_options={
+            "nodeids": list(tests),
+            "mutated_from": mutated_from,
+            "timeout": limits.input_timeout,
+        },
         max_choices=MAX_CHOICES,
+        input_timeout=limits.input_timeout,
     )
-    replayed, observations = replay(request)
+    replayed, observations = replay(request, limits)
     out = []
     for test, observed in zip(replayed, observations, strict=True):
         if test.error is not None:

@@ -29,28 +29,79 @@ representation)`` is called after each input, with the frozen ConjectureData.
 The first pass gives each input its status and Hypothesis sort key; the second its
 representation (only for inputs whose representation the request does not give). A test whose fixtures fail to set up gets ``error`` (the user's
 traceback) and no inputs. This module imports no pandas: the subprocess stays light.
+
+Time is bounded twice. Each input gets the request's ``input_timeout`` (by default
+the engine's, ``options.DEFAULT_TIMEOUT_S``): one still running then is interrupted (by
+SIGALRM, or the engine's watchdog where there is none) and counts as a hang
+(``EngineStatus.HANG``), with what it covered so far. The whole subprocess gets :func:`replay`'s ``timeout``: past it, the subprocess
+(and its process group) is killed and :class:`~hypofuzz_nb.errors.ReplayTimeout` names
+the test it was replaying. The result is written only at the end, so a timed-out replay
+gives no partial result.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
-from contextlib import nullcontext
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
 
 from hypofuzz_nb import _compat
-from hypofuzz_nb.errors import ReplayError
+from hypofuzz_nb.errors import BadTimeout, ReplayError, ReplayTimeout
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S, positive_number
+from hypofuzz_nb.watchdog import WATCHDOG, InputTimeout
 
-__all__ = ["ReplayRequest", "ReplayedInput", "ReplayedTest", "replay"]
+__all__ = [
+    "DEFAULT_REPLAY_TIMEOUT_S",
+    "ReplayLimits",
+    "ReplayRequest",
+    "ReplayedInput",
+    "ReplayedTest",
+    "replay",
+]
 
 #: How much of the subprocess' own output an error message quotes.
 _OUTPUT_TAIL_CHARS = 4000
+#: Seconds a whole replay may take unless told otherwise (``timeout=``).
+DEFAULT_REPLAY_TIMEOUT_S = 600.0
+#: Seconds to wait for a killed subprocess' last output.
+_KILL_GRACE_S = 5.0
+#: The line the subprocess prints before replaying each test (then its node id), so
+#: that a timeout can say which test it was replaying.
+_PROGRESS_MARK = "hypofuzz-nb-replay: replaying "
+
+
+@dataclass(frozen=True)
+class ReplayLimits:
+    """The time a replay may take: ``timeout`` seconds in all from ``started``
+    (``time.monotonic()``), ``input_timeout`` per input."""
+
+    timeout: float
+    input_timeout: float
+    started: float
+
+    @classmethod
+    def check(
+        cls, timeout: Any = DEFAULT_REPLAY_TIMEOUT_S, input_timeout: Any = DEFAULT_TIMEOUT_S
+    ) -> ReplayLimits:
+        """Limits from the user's ``timeout=`` and ``input_timeout=``, starting now;
+        raises :class:`~hypofuzz_nb.errors.BadTimeout` for anything but positive numbers."""
+        return cls(
+            positive_number("timeout", timeout, error=BadTimeout),
+            positive_number("input_timeout", input_timeout, error=BadTimeout),
+            time.monotonic(),
+        )
+
+    def remaining(self) -> float:
+        return self.timeout - (time.monotonic() - self.started)
 
 
 @dataclass
@@ -70,6 +121,8 @@ class ReplayRequest:
     #: prefix (a mutation), draws past it come fresh from a Random seeded with the
     #: input's index, up to this many choices in all.
     max_choices: int | None = None
+    #: Seconds each input may run before it is interrupted as a hang.
+    input_timeout: float = DEFAULT_TIMEOUT_S
 
 
 @dataclass
@@ -89,13 +142,20 @@ class ReplayedTest:
     error: str | None = None
 
 
-def replay(request: ReplayRequest) -> tuple[list[ReplayedTest], Any]:
+def replay(
+    request: ReplayRequest, limits: ReplayLimits | None = None
+) -> tuple[list[ReplayedTest], Any]:
     """Run ``request`` in a subprocess; ``(tests in request order, probe result)``.
 
-    Raises :class:`~hypofuzz_nb.errors.ReplayError` (with the tail of the
-    subprocess' output) if the subprocess fails.
+    The subprocess gets what is left of ``limits.timeout`` (default: a fresh
+    ``DEFAULT_REPLAY_TIMEOUT_S``). Raises :class:`~hypofuzz_nb.errors.ReplayError` (with
+    the tail of the subprocess' output) if the subprocess fails, and
+    :class:`~hypofuzz_nb.errors.ReplayTimeout` (a ``ReplayError``) once it was killed
+    for running out of time.
     """
     import hypofuzz_nb
+
+    limits = limits or ReplayLimits.check()
 
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(hypofuzz_nb.__file__)))
     env = dict(os.environ)
@@ -105,21 +165,72 @@ def replay(request: ReplayRequest) -> tuple[list[ReplayedTest], Any]:
         result_path = os.path.join(tmp, "result.pickle")
         with open(request_path, "wb") as f:
             pickle.dump(request, f)
-        proc = subprocess.run(
+        returncode, output = _run(
             [sys.executable, "-m", "hypofuzz_nb.replay", request_path, result_path],
             cwd=request.rootdir,
             env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            check=False,
+            limits=limits,
         )
-        output = proc.stdout.decode("utf-8", "replace")
-        if proc.returncode != 0 or not os.path.exists(result_path):
-            raise ReplayError(proc.returncode, output[-_OUTPUT_TAIL_CHARS:])
+        if returncode != 0 or not os.path.exists(result_path):
+            raise ReplayError(returncode, _tail(output))
         with open(result_path, "rb") as f:
             tests, probe_result = pickle.load(f)
     return tests, probe_result
+
+
+def _run(
+    command: list[str], *, cwd: str, env: dict[str, str], limits: ReplayLimits
+) -> tuple[int, str]:
+    """``(exit status, output)`` of ``command``, killed (with its process group) once
+    ``limits`` run out, or when the caller is interrupted (Ctrl-C)."""
+    remaining = limits.remaining()
+    if remaining <= 0:
+        raise ReplayTimeout(limits.timeout, None, "")
+    proc = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # Its own process group: a test's own child processes are killed with it.
+        start_new_session=hasattr(os, "killpg"),
+    )
+    try:
+        stdout, _ = proc.communicate(timeout=remaining)
+    except subprocess.TimeoutExpired:
+        output = _kill(proc)
+        raise ReplayTimeout(limits.timeout, _replaying(output), _tail(output)) from None
+    except BaseException:
+        _kill(proc)
+        raise
+    return proc.returncode, stdout.decode("utf-8", "replace")
+
+
+def _kill(proc: subprocess.Popen) -> str:
+    """Kill ``proc`` and its process group; whatever it wrote."""
+    if hasattr(os, "killpg"):
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.kill()
+    try:
+        stdout, _ = proc.communicate(timeout=_KILL_GRACE_S)
+    except subprocess.TimeoutExpired:  # a grandchild in a group of its own holds the pipe
+        proc.wait()
+        return ""
+    return (stdout or b"").decode("utf-8", "replace")
+
+
+def _replaying(output: str) -> str | None:
+    """The node id the subprocess last said it was replaying."""
+    lines = [line for line in output.splitlines() if line.startswith(_PROGRESS_MARK)]
+    return lines[-1][len(_PROGRESS_MARK) :] if lines else None
+
+
+def _tail(output: str) -> str:
+    """The end of the subprocess' output, without its progress lines."""
+    kept = [line for line in output.splitlines() if not line.startswith(_PROGRESS_MARK)]
+    return "\n".join(kept)[-_OUTPUT_TAIL_CHARS:]
 
 
 def _load_probe(name: str, options: dict[str, Any]) -> Any:
@@ -135,7 +246,8 @@ def _run_test(
     inputs: Sequence[tuple],
     known: Sequence[str | None],
     probe: Any,
-    max_choices: int | None = None,
+    max_choices: int | None,
+    input_timeout: float,
 ) -> ReplayedTest:
     from hypothesis import Verbosity
     from hypothesis import settings as Settings
@@ -154,7 +266,7 @@ def _run_test(
                 data = _compat.engine_new_data(choices, Random(i), provider, limit)
                 observing = _compat.engine_observing(state) if ran else nullcontext({})
                 with probe.input(index, i), observing as observed:
-                    status, exception = _compat.engine_execute(state, data)
+                    status, exception = _execute(state, data, input_timeout)
                 representation = observed.get("representation", "")
                 if ran is not None:
                     ran(index, i, data, status, exception, representation)
@@ -170,13 +282,16 @@ def _run_test(
                 entry.representation = representation or entry.representation
             with probe.paused():
                 for entry in replayed:
+                    if entry.status == _compat.EngineStatus.HANG and not entry.representation:
+                        # Running it again would hang again: it is named by its choices.
+                        entry.representation = f"(stopped at input_timeout) {entry.choices!r}"
                     if entry.representation:
                         continue
                     data = _compat.engine_new_data(
                         entry.choices, Random(0), provider, len(entry.choices)
                     )
                     with _compat.engine_observing(state) as observed:
-                        _compat.engine_execute(state, data)
+                        _execute(state, data, input_timeout)
                     entry.representation = observed.get("representation", "")
     except Exception as err:  # a fixture or the test's set-up: the user's to fix
         from hypofuzz_nb.userframes import user_traceback
@@ -186,6 +301,51 @@ def _run_test(
             target.nodeid, [], text if isinstance(text, str) else user_traceback(err)
         )
     return ReplayedTest(target.nodeid, replayed)
+
+
+def _execute(state: Any, data: Any, input_timeout: float) -> tuple[Any, BaseException | None]:
+    """Run one input; one still running after ``input_timeout`` is interrupted and
+    reported as ``EngineStatus.HANG``, as the engine's runner does."""
+    try:
+        with _input_deadline(input_timeout):
+            return _compat.engine_execute(state, data, (InputTimeout,))
+    except InputTimeout:
+        return _compat.EngineStatus.HANG, None
+
+
+_deadline_armed = False
+
+
+def _on_alarm(_signum: int, _frame: Any) -> None:
+    if _deadline_armed:  # an alarm handled after its input ended is ignored
+        raise InputTimeout
+
+
+@contextmanager
+def _input_deadline(seconds: float) -> Iterator[None]:
+    """Raise InputTimeout in this (the main) thread after ``seconds``.
+
+    SIGALRM where there is one: the inputs run under coverage.py's tracer, and on 3.11
+    the watchdog's asynchronous interrupt inside a traced frame wedges the interpreter,
+    while a signal handler's exception does not (and it also ends a blocking call
+    such as ``time.sleep``). Elsewhere (Windows), the engine's watchdog.
+    """
+    global _deadline_armed
+    if not hasattr(signal, "SIGALRM"):
+        WATCHDOG.arm(seconds)
+        try:
+            yield
+        finally:
+            WATCHDOG.disarm()
+        return
+    signal.signal(signal.SIGALRM, _on_alarm)
+    _deadline_armed = True
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        _deadline_armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _main(request_path: str, result_path: str) -> None:
@@ -207,9 +367,10 @@ def _main(request_path: str, result_path: str) -> None:
             if target is None:
                 results[nodeid] = ReplayedTest(nodeid, [], "the test was not collected again")
             else:
+                print(f"{_PROGRESS_MARK}{nodeid}", flush=True)
                 known = request.representations.get(nodeid, [])
                 results[nodeid] = _run_test(
-                    target, index, inputs, known, probe, request.max_choices
+                    target, index, inputs, known, probe, request.max_choices, request.input_timeout
                 )
     tests = [results[nodeid] for nodeid in request.tests]
     probe_result = probe.result(tests)

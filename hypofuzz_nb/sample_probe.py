@@ -24,19 +24,19 @@ __all__ = ["CHOICES_SIZE", "ObservingProbe"]
 
 #: The metadata field of a sampled observation that holds its number of choices.
 CHOICES_SIZE = "choices_size"
-#: Per-input timeout named in an observation of a hang (the replay has none).
-_NO_TIMEOUT = float("inf")
 
 
 class ObservingProbe:
     """A replay probe (see :mod:`hypofuzz_nb.replay`) that observes every input.
 
     ``nodeids[test index]`` names each test; ``mutated_from[test index]`` is the
-    index of its first mutated input (those before it are stored inputs)."""
+    index of its first mutated input (those before it are stored inputs); ``timeout``
+    is the replay's per-input timeout, named in the observation of a hang."""
 
-    def __init__(self, nodeids: Sequence[str], mutated_from: Sequence[int]) -> None:
+    def __init__(self, nodeids: Sequence[str], mutated_from: Sequence[int], timeout: float) -> None:
         self.nodeids = list(nodeids)
         self.mutated_from = list(mutated_from)
+        self.timeout = timeout
         self.observations: list[list[Observation]] = [[] for _ in self.nodeids]
         self._start = 0.0
         self._t0 = 0.0
@@ -82,7 +82,7 @@ class ObservingProbe:
             start=self._start,
             duration=self._duration,
             how="fuzz:mutate" if mutated else "fuzz:replay",
-            timeout=_NO_TIMEOUT,
+            timeout=self.timeout,
         )
         observation.metadata[CHOICES_SIZE] = len(choices)
         self.observations[test_index].append(observation)

@@ -32,6 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
+from hypofuzz_nb.replay import DEFAULT_REPLAY_TIMEOUT_S
+
 __all__ = ["STUCK_SCHEMA", "stuck", "stuck_branches"]
 
 #: Column name -> dtype of the frame :func:`stuck` returns, in column order.
@@ -82,13 +85,17 @@ def stuck(
     nodeid: str | None = None,
     include: Sequence[str] | None = None,
     omit: Sequence[str] | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> pd.DataFrame:
     """The stuck branches of each test (see the module docstring), from the coverage of
     its stored corpus (arguments and errors of :func:`hypofuzz_nb.coverage`) and its
     progress reports (:func:`hypofuzz_nb.load`)."""
     from hypofuzz_nb.plateau_signal import plateaus
 
-    coverage, reports = measure_stuck(database, paths, nodeid, include, omit)
+    coverage, reports = measure_stuck(
+        database, paths, nodeid, include, omit, timeout=timeout, input_timeout=input_timeout
+    )
     return stuck_branches(coverage, plateaus(reports))
 
 
@@ -98,6 +105,9 @@ def measure_stuck(
     nodeid: str | None,
     include: Sequence[str] | None,
     omit: Sequence[str] | None,
+    *,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(coverage frame, load()'s reports frame)`` for :func:`stuck` and its view."""
     from hypofuzz_nb.corpus_coverage import coverage
@@ -105,7 +115,15 @@ def measure_stuck(
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    frame = coverage(database, paths=paths, nodeid=nodeid, include=include, omit=omit)
+    frame = coverage(
+        database,
+        paths=paths,
+        nodeid=nodeid,
+        include=include,
+        omit=omit,
+        timeout=timeout,
+        input_timeout=input_timeout,
+    )
     reports = load(database, paths=paths).reports
     if nodeid is not None:
         reports = reports[reports.nodeid == nodeid]

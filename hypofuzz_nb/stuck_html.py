@@ -19,7 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from hypofuzz_nb.options import DEFAULT_TIMEOUT_S
 from hypofuzz_nb.plateau_signal import plateaus
+from hypofuzz_nb.replay import DEFAULT_REPLAY_TIMEOUT_S
 from hypofuzz_nb.stuck_branches import measure_stuck, stuck_branches
 
 __all__ = ["StuckView", "stuck_view"]
@@ -115,9 +117,13 @@ def stuck_view(
     nodeid: str | None = None,
     include: Sequence[str] | None = None,
     omit: Sequence[str] | None = None,
+    timeout: float = DEFAULT_REPLAY_TIMEOUT_S,
+    input_timeout: float = DEFAULT_TIMEOUT_S,
 ) -> StuckView:
     """The view of :func:`hypofuzz_nb.stuck` (same arguments, same errors)."""
-    coverage, reports = measure_stuck(database, paths, nodeid, include, omit)
+    coverage, reports = measure_stuck(
+        database, paths, nodeid, include, omit, timeout=timeout, input_timeout=input_timeout
+    )
     signal = plateaus(reports)
     return StuckView(stuck_branches(coverage, signal), signal, reports)
 

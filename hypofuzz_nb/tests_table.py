@@ -2,7 +2,9 @@
 
 One row per test of :func:`hypofuzz_nb.load`'s tests frame, failing tests first;
 short headers whose meaning is in tooltips and a note, so that the table fits a
-notebook cell.
+notebook cell. The same cells, escaped, make the rows of the dashboard's widget
+table (:mod:`hypofuzz_nb.page_picker`), whose columns have fixed widths so that
+rows drawn as separate widgets line up.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["TABLE_COLUMNS", "TABLE_NOTE", "tests_table_html", "tests_table_text"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "TABLE_NOTE",
+    "grid_header_html",
+    "grid_row_html",
+    "table_rows",
+    "tests_table_html",
+    "tests_table_text",
+]
 
 #: Columns of the tests table: (frame column, header, what it means). Headers are
 #: short so that the table fits a notebook cell at 1280 px; the meaning is the
@@ -33,6 +43,12 @@ TABLE_NOTE = (
     "inputs/s: per second of the test's own fuzzing time (tests take turns on a worker). "
     "since new: inputs since the test's last new behavior."
 )
+
+#: Width (em) of each number column in the widget table, wide enough for its header
+#: and for eight-digit counts with separators.
+GRID_CELL_EM = 6.5
+#: The widget table's selected rows (the "Plot only" selection) have this background.
+SELECTED_BACKGROUND = "#fff8e1"
 
 _STATUS_COLORS = {
     "failed": "#c62828",
@@ -76,6 +92,24 @@ _NUMBER_CELL = "text-align:right;padding:0 .5em;white-space:nowrap"
 _NAME_CELL = "text-align:left;font-family:monospace;overflow-wrap:anywhere;word-break:break-all"
 
 
+def table_rows(tests: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(node id, escaped HTML of each of ``TABLE_COLUMNS``' cells) per test, failing
+    tests first."""
+    if tests.empty:
+        return []
+    rows = []
+    for row in _sorted_tests(tests).to_dict("records"):
+        cells = []
+        for column, _, _ in TABLE_COLUMNS:
+            text = html.escape(_cell(column, row.get(column)))
+            if column == "status":
+                color = _STATUS_COLORS.get(text, "inherit")
+                text = f'<span style="color:{color};font-weight:bold">{text}</span>'
+            cells.append(text)
+        rows.append((str(row.get("nodeid", "")), cells))
+    return rows
+
+
 def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozenset()) -> str:
     """The tests frame as an escaped HTML table; failing tests first, selected rows marked.
 
@@ -90,20 +124,12 @@ def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozense
         for _, title, meaning in TABLE_COLUMNS
     )
     rows = []
-    for row in _sorted_tests(tests).to_dict("records"):
-        nodeid = str(row.get("nodeid", ""))
-        cells = []
-        for column, _, _ in TABLE_COLUMNS:
-            text = html.escape(_cell(column, row.get(column)))
-            if column == "status":
-                color = _STATUS_COLORS.get(text, "inherit")
-                text = f'<span style="color:{color};font-weight:bold">{text}</span>'
-            cells.append(f'<td style="{_NUMBER_CELL}">{text}</td>')
+    for nodeid, cells in table_rows(tests):
         marker = "&#9656; " if nodeid in selected else ""
-        style = ' style="background:#fff8e1"' if nodeid in selected else ""
+        style = f' style="background:{SELECTED_BACKGROUND}"' if nodeid in selected else ""
+        tds = "".join(f'<td style="{_NUMBER_CELL}">{cell}</td>' for cell in cells)
         rows.append(
-            f'<tr{style}><td style="{_NAME_CELL}">{marker}'
-            f"{html.escape(nodeid)}</td>{''.join(cells)}</tr>"
+            f'<tr{style}><td style="{_NAME_CELL}">{marker}{html.escape(nodeid)}</td>{tds}</tr>'
         )
     return (
         # width:0 with min-width:100%: the box takes the width of the cell without
@@ -115,6 +141,29 @@ def tests_table_html(tests: pd.DataFrame, *, selected: frozenset[str] = frozense
         f"<tbody>{''.join(rows)}</tbody></table>"
         f'<div style="font-size:85%;color:#666">{html.escape(TABLE_NOTE)}</div></div>'
     )
+
+
+_GRID = (
+    f"display:grid;grid-template-columns:repeat({len(TABLE_COLUMNS)},{GRID_CELL_EM}em);"
+    "align-items:center;white-space:nowrap"
+)
+
+
+def grid_header_html() -> str:
+    """The number columns' headers of the widget table, each with its meaning as tooltip."""
+    cells = "".join(
+        f'<b style="text-align:right;padding:0 .5em" title="{html.escape(meaning)}">'
+        f"{html.escape(title)}</b>"
+        for _, title, meaning in TABLE_COLUMNS
+    )
+    return f'<div style="{_GRID}">{cells}</div>'
+
+
+def grid_row_html(cells: list[str], *, selected: bool = False) -> str:
+    """One row's number cells (from :func:`table_rows`) for the widget table."""
+    background = f";background:{SELECTED_BACKGROUND}" if selected else ""
+    spans = "".join(f'<span style="text-align:right;padding:0 .5em">{c}</span>' for c in cells)
+    return f'<div style="{_GRID}{background}">{spans}</div>'
 
 
 def tests_table_text(tests: pd.DataFrame) -> str:

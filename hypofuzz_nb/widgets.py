@@ -98,7 +98,9 @@ def _resolve_source(
 
 
 class Dashboard:
-    """A live view of one database: tests table, progress plot and failures.
+    """A live view of one database: tests table, progress plot and failures. A click on
+    a test's name in the table opens its page (:func:`hypofuzz_nb.test_page`) under the
+    dashboard; a second click closes it.
 
     ``source`` is an ``ExampleDatabase`` or the path of a directory database
     (``None``: the database of the settings profile in effect), what :func:`hypofuzz_nb.load` returned (a static view), an
@@ -181,7 +183,12 @@ class Dashboard:
 
     def _build_widgets(self) -> None:
         self.header = widgets.HTML()
-        self.table = widgets.HTML()
+        # The tests table: a click on a test's name opens its page under the dashboard
+        # (built from the data on screen, on the kernel's thread: it reads and replays
+        # nothing).
+        self.page_picker = PagePicker(self._build_page, lock=self._lock)
+        self.table = self.page_picker.table
+        self.page_box = self.page_picker.box
         self.selection = widgets.SelectMultiple(
             options=[], rows=4, description="Plot only:", layout=widgets.Layout(width="95%")
         )
@@ -208,11 +215,6 @@ class Dashboard:
         self.failures_header = widgets.HTML()
         self.failures_section = widgets.VBox([self.failures_header, self.failure_box])
         self.failures_section.add_class("hypofuzz-nb-failures")
-        # Choosing a test opens its page under the dashboard (built from the data on
-        # screen, on the kernel's thread: it reads and replays nothing).
-        self.page_picker_view = PagePicker(self._build_page)
-        self.page_picker = self.page_picker_view.dropdown
-        self.page_box = self.page_picker_view.box
         self.widget = widgets.VBox(
             [
                 self.header,
@@ -221,7 +223,6 @@ class Dashboard:
                 self.selection,
                 self.plot_area,
                 self.failures_section,
-                self.page_picker,
                 self.page_box,
             ]
         )
@@ -230,15 +231,14 @@ class Dashboard:
     @property
     def page(self) -> TestPage | None:
         """The test page open under the dashboard, if any."""
-        return self.page_picker_view.page
+        return self.page_picker.page
 
     def open_page(self, nodeid: str) -> TestPage | None:
         """Show the page of ``nodeid`` under the dashboard (``""``: close it); returns it.
 
         Raises :class:`~hypofuzz_nb.errors.TestNotInData` for a test not on screen.
         """
-        with self._lock:
-            return self.page_picker_view.open(nodeid)
+        return self.page_picker.open(nodeid)
 
     def _build_page(self, nodeid: str) -> TestPage | None:
         with self._lock:
@@ -257,9 +257,7 @@ class Dashboard:
     def _on_selection(self, change: Any) -> None:
         with self._lock:
             if self.data is not None:
-                self.table.value = tests_table_html(
-                    self.data.tests, selected=frozenset(self.selection.value)
-                )
+                self.page_picker.show(self.data.tests, selected=frozenset(self.selection.value))
         if self.scope_toggle.value == "selected":
             self._render_plot()
 
@@ -413,18 +411,15 @@ class Dashboard:
                 self.selection.options = nodeids
                 self.selection.value = kept
             self.header.value = self._header_html()
-            self.table.value = tests_table_html(
-                data.tests, selected=frozenset(self.selection.value)
-            )
+            problem = self.page_picker.show(data.tests, selected=frozenset(self.selection.value))
+            if problem is not None:
+                self.last_error = problem
             if plot_changed or recovered:
                 if plot_now or time.monotonic() >= self._next_plot_at:
                     self._render_plot()
                 else:
                     self._plot_stale = True
             self._render_failures()
-            problem = self.page_picker_view.offer(nodeids)
-            if problem is not None:
-                self.last_error = problem
             self.refresh_count += 1
         return True
 
@@ -548,6 +543,7 @@ class Dashboard:
             self._thread.join(timeout)
         if self._plotter is not None:
             self._plotter.close()
+        self.page_picker.close()
         _close_tree(self.widget)
 
     # -- display ---------------------------------------------------------------------

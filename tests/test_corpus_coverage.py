@@ -4,6 +4,7 @@ replayed under coverage.py in a real subprocess."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import shutil
 import textwrap
@@ -15,7 +16,14 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 import hypofuzz_nb
 from hypofuzz_nb.corpus_coverage import COVERAGE_SCHEMA
-from hypofuzz_nb.errors import NoTestsCollected, ReplayError, UnknownTest
+from hypofuzz_nb.errors import (
+    BadTimeout,
+    InputsTimedOutWarning,
+    NoTestsCollected,
+    ReplayError,
+    ReplayTimeout,
+    UnknownTest,
+)
 from hypofuzz_nb.records import Observation, encode_choices
 from hypofuzz_nb.replay import ReplayRequest, replay
 from hypofuzz_nb.store import Store
@@ -172,6 +180,11 @@ def test_bad_input_raises_clear_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(project)
     with pytest.raises(UnknownTest, match=re.escape("test_branchy.py::test_classify")):
         hypofuzz_nb.coverage(nodeid="test_branchy.py::nope")
+    for bad in (0, -1, float("nan"), "10", None):
+        with pytest.raises(BadTimeout, match="timeout"):
+            hypofuzz_nb.coverage(timeout=bad)
+        with pytest.raises(BadTimeout, match="input_timeout"):
+            hypofuzz_nb.coverage_view(input_timeout=bad)
     (project / "test_branchy.py").write_text("def test_plain():\n    pass\n")
     with pytest.raises(NoTestsCollected):
         hypofuzz_nb.coverage()
@@ -235,6 +248,66 @@ def test_packet_decoder_header_checks_are_reached_one_after_another(tmp_path, mo
     page = view._repr_html_()
     for frame_repr in ["[72, 0, 0, 0]", "[72, 89, 80, 79]"]:
         assert f"frame={frame_repr}" in page
+
+
+HANGING_TESTS = """\
+import os
+import signal
+import time
+
+from hypothesis import given, strategies as st
+from branchy import classify
+
+
+@given(st.integers(0, 255))
+def test_spins(x):
+    classify(x)
+    if x == 7:
+        while True:  # a hang the per-input timeout interrupts
+            pass
+
+
+@given(st.integers(0, 255))
+def test_sleeps(x):
+    if x == 7:
+        with open(os.environ["PID_FILE"], "w") as f:
+            f.write(str(os.getpid()))
+        # A hang the per-input timeout cannot end: only the overall timeout does.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
+"""
+
+
+def test_a_hanging_input_is_stopped_and_counted_with_what_it_reached(tmp_path, monkeypatch):
+    project, db_dir = make_project(tmp_path, HANGING_TESTS)
+    monkeypatch.chdir(project)
+    nodeid = "test_branchy.py::test_spins"
+    save_corpus(project, db_dir, {nodeid: [(3,), (7,), (150,)]})
+    with pytest.warns(InputsTimedOutWarning, match=re.escape(f"1 stored input(s) of {nodeid}")):
+        frame = hypofuzz_nb.coverage(nodeid=nodeid, input_timeout=0.5)
+    spins = frame[frame.file == str(project / "test_branchy.py")].set_index("line")
+    loop = line_of(project / "test_branchy.py", "while True:")
+    assert spins.hits[loop] == 1  # the hanging input reached the loop
+    assert "stopped at input_timeout" in spins.smallest_input[loop]
+    branchy = frame[(frame.file == str(project / "branchy.py")) & frame.branch_to.isna()]
+    assert branchy.set_index("line").hits[2] == 3  # the inputs after it still ran
+
+
+def test_coverage_gives_up_after_its_timeout_and_kills_the_replay(tmp_path, monkeypatch):
+    project, db_dir = make_project(tmp_path, HANGING_TESTS)
+    monkeypatch.chdir(project)
+    pid_file = tmp_path / "pid"
+    monkeypatch.setenv("PID_FILE", str(pid_file))
+    nodeid = "test_branchy.py::test_sleeps"
+    save_corpus(project, db_dir, {nodeid: [(7,)]})
+    with pytest.raises(ReplayTimeout) as raised:
+        hypofuzz_nb.coverage(nodeid=nodeid, timeout=6, input_timeout=1)
+    message = str(raised.value)
+    assert "timeout=6 s" in message and "larger timeout=" in message and "nodeid=" in message
+    assert raised.value.nodeid == nodeid  # the test it was replaying
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
 
 
 def test_a_failing_replay_subprocess_is_a_clear_error(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 import hypofuzz_nb
-from hypofuzz_nb.errors import BadSampleSize, UnknownTest
+from hypofuzz_nb.errors import BadSampleSize, BadTimeout, UnknownTest
 from hypofuzz_nb.input_distributions import DISTRIBUTION_SCHEMAS, Distributions
 from hypofuzz_nb.plateau_signal import PLATEAU_SCHEMA
 from hypofuzz_nb.records import Observation, Report, key_to_base64
@@ -162,6 +162,10 @@ def test_bad_input_raises_clear_errors(tmp_path, monkeypatch):
             hypofuzz_nb.distributions(sample=bad)
     with pytest.raises(UnknownTest):
         hypofuzz_nb.stuck(nodeid="test_branchy.py::nope")
+    with pytest.raises(BadTimeout, match="timeout must be"):
+        hypofuzz_nb.distributions(sample=5, timeout=0)
+    with pytest.raises(BadTimeout, match="input_timeout"):
+        hypofuzz_nb.stuck(input_timeout=-1)
 
 
 def test_a_real_fuzzing_run_sampled_and_exported_for_tyche(tmp_path, monkeypatch):

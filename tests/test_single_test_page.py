@@ -200,21 +200,28 @@ def test_page_from_loaded_frames_with_hostile_text():
     assert "(no representation stored)" in html
 
 
-def test_choosing_a_test_in_the_dashboard_opens_its_page():
+def test_clicking_a_test_in_the_dashboard_table_opens_its_page():
     data = make_data(3, 10, failures=[failure_row()])
     dashboard = Dashboard(data, live=False)
     try:
-        options = [value for _, value in dashboard.page_picker.options]
-        assert options == ["", *sorted(data.tests.nodeid)]
-        dashboard.page_picker.value = NODEID  # what choosing it in the dropdown does
+        rows = dashboard.page_picker.rows
+        assert sorted(rows) == sorted(data.tests.nodeid)
+        rows[NODEID].button.click()  # what a click on its name in the table does
         assert dashboard.page is not None and dashboard.page.nodeid == NODEID
+        assert rows[NODEID].button.button_style == "info"  # the open test is marked
         (box,) = dashboard.page_box.children
         assert "hypofuzz-nb-test-page" in box._dom_classes
         assert any("hypofuzz-nb-failure" in w._dom_classes for w in _walk(box))
         assert NODEID in dashboard.summary_html()
-        page = dashboard.open_page("tests/test_mod.py::test_1")
-        assert dashboard.page_picker.value == "tests/test_mod.py::test_1"
-        assert page is dashboard.page and page.failure_groups == []
+        # Another test's name: its page replaces the first.
+        rows["tests/test_mod.py::test_1"].button.click()
+        page = dashboard.page
+        assert page is not None and page.nodeid == "tests/test_mod.py::test_1"
+        assert page.failure_groups == []
+        assert rows[NODEID].button.button_style == ""
+        rows["tests/test_mod.py::test_1"].button.click()  # the open test's name closes it
+        assert dashboard.page is None and dashboard.page_box.children == ()
+        assert dashboard.open_page(NODEID) is dashboard.page
         dashboard.open_page("")
         assert dashboard.page is None and dashboard.page_box.children == ()
         with pytest.raises(TestNotInData):

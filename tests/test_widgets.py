@@ -12,6 +12,7 @@ import threading
 import time
 import warnings
 
+import ipywidgets
 import pytest
 from dashboard_data import EVIL, failure_row, make_data, write_failure, write_reports
 from hypothesis import given
@@ -32,6 +33,21 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _key(name: str) -> bytes:
     return hashlib.sha384(name.encode()).digest()
+
+
+def _shown(dashboard: Dashboard) -> str:
+    """What the dashboard's tests table shows: its HTML cells and its name buttons' text."""
+    parts = []
+    for widget in (*dashboard.page_picker.grid.children, *dashboard.table.children[1:]):
+        parts.append(widget.description if isinstance(widget, ipywidgets.Button) else widget.value)
+    return "\n".join(parts)
+
+
+def _html_only(dashboard: Dashboard) -> str:
+    """The tests table's HTML widgets (a button's description is drawn as text)."""
+    return "\n".join(
+        w.value for w in dashboard.page_picker.grid.children if isinstance(w, ipywidgets.HTML)
+    )
 
 
 def _wait_until(condition, *, timeout: float = 10.0) -> bool:
@@ -82,17 +98,17 @@ def test_static_dashboard_shows_table_plot_and_failures(dashboards):
     dashboards.append(dashboard)
     assert not dashboard.running  # static data: nothing to refresh
     for nodeid in data.tests["nodeid"]:
-        assert nodeid in dashboard.table.value
+        assert nodeid in _shown(dashboard)
     for title in ("behaviors", "fingerprints", "inputs/s", "since new", "failures"):
-        assert f">{title}</th>" in dashboard.table.value
+        assert f">{title}</b>" in _shown(dashboard)
     # Short headers say what they mean: in a tooltip, and in a note for the two that need it.
-    assert 'title="inputs since the last new behavior"' in dashboard.table.value
-    assert "per second of the test&#x27;s own fuzzing time" in dashboard.table.value
+    assert 'title="inputs since the last new behavior"' in _shown(dashboard)
+    assert "per second of the test&#x27;s own fuzzing time" in _shown(dashboard)
     assert bytes(dashboard.image.value).startswith(PNG_MAGIC)
     assert len(dashboard.failure_box.children) == 1
     assert "Failures (1)" in dashboard.failures_header.value
     # failing tests are listed first
-    assert dashboard.table.value.index("test_0") < dashboard.table.value.index("test_1")
+    assert _shown(dashboard).index("test_0") < _shown(dashboard).index("test_1")
 
 
 def test_generated_markup_never_reaches_html_unescaped(dashboards):
@@ -104,10 +120,12 @@ def test_generated_markup_never_reaches_html_unescaped(dashboards):
     dashboards.append(dashboard)
     (failure_widget,) = dashboard.failure_box.children
     failure_html = failure_widget.children[0].value
-    for text in (dashboard.table.value, failure_html, dashboard.summary_html()):
+    for text in (_html_only(dashboard), failure_html, dashboard.summary_html()):
         assert "<script" not in text
         assert "<img src=x" not in text
-    assert "&lt;script&gt;" in dashboard.table.value
+    assert "&lt;script&gt;" in _html_only(dashboard)  # the status cell
+    # The node id is a button's description, which every widget frontend draws as text.
+    assert dashboard.page_picker.rows[nodeid].button.description == nodeid
 
 
 def test_mimebundle_has_widget_and_static_fallbacks(dashboards):
@@ -125,7 +143,7 @@ def test_mimebundle_has_widget_and_static_fallbacks(dashboards):
 def test_empty_database_is_never_blank(dashboards):
     dashboard = Dashboard(InMemoryExampleDatabase(), live=False)
     dashboards.append(dashboard)
-    assert "No tests in this database yet" in dashboard.table.value
+    assert "No tests in this database yet" in _shown(dashboard)
     assert bytes(dashboard.image.value).startswith(PNG_MAGIC)
     assert "None found" in dashboard.failures_header.value
     assert "0 tests" in dashboard._repr_mimebundle_()["text/plain"]
@@ -143,7 +161,7 @@ def test_plot_toggles_and_selection_redraw(dashboards):
     images.add(bytes(dashboard.image.value))
     assert len(images) == 4
     dashboard.selection.value = ("tests/test_mod.py::test_2",)
-    assert "&#9656; tests/test_mod.py::test_2" in dashboard.table.value
+    assert "\u25b8 tests/test_mod.py::test_2" in _shown(dashboard)
     before = bytes(dashboard.image.value)
     dashboard.scope_toggle.value = "selected"
     assert bytes(dashboard.image.value) != before
@@ -158,17 +176,41 @@ def test_live_dashboard_follows_database_change_events(dashboards):
     assert dashboard.listening
     assert dashboard.running
     assert "live (change events)" in dashboard.header.value
-    assert "tests/test_a.py::test_a" in dashboard.table.value
+    assert "tests/test_a.py::test_a" in _shown(dashboard)
     assert not dashboard.failure_box.children
 
     write_reports(db, _key("b"), "tests/test_b.py::test_b", 2)
     write_failure(db, key, "tests/test_a.py::test_a", (3,))
-    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in _shown(dashboard))
     assert _wait_until(lambda: len(dashboard.failure_box.children) == 1)
 
     dashboard.close()
     assert not dashboard.running
     assert not db._listeners  # the listener was removed: no more work for the database
+
+
+def test_a_refresh_updates_the_table_in_place(dashboards):
+    db = InMemoryExampleDatabase()
+    write_reports(db, _key("a"), "tests/test_a.py::test_a", 3)
+    dashboard = Dashboard(db, live=False)
+    dashboards.append(dashboard)
+    row_a = dashboard.page_picker.rows["tests/test_a.py::test_a"]
+    before = row_a.cells.value
+    write_reports(db, _key("a"), "tests/test_a.py::test_a", 6)
+    write_reports(db, _key("b"), "tests/test_b.py::test_b", 2)
+    assert dashboard.refresh()
+    # The known test's widgets are the same ones, their values changed in place; only
+    # the new test got widgets.
+    assert dashboard.page_picker.rows["tests/test_a.py::test_a"] is row_a
+    assert row_a.cells.value != before
+    assert row_a.button in dashboard.page_picker.grid.children
+    assert dashboard.page_picker.order == ["tests/test_a.py::test_a", "tests/test_b.py::test_b"]
+    # An open page stays open (and marked) across refreshes.
+    dashboard.page_picker.rows["tests/test_b.py::test_b"].button.click()
+    write_reports(db, _key("b"), "tests/test_b.py::test_b", 4)
+    assert dashboard.refresh()
+    assert dashboard.page is not None and dashboard.page.nodeid == "tests/test_b.py::test_b"
+    assert dashboard.page_picker.rows["tests/test_b.py::test_b"].button.button_style == "info"
 
 
 def test_refreshes_at_most_twice_a_second(dashboards):
@@ -204,7 +246,7 @@ def test_polls_a_database_without_change_events(dashboards):
     assert not dashboard.listening
     assert "polling every" in dashboard.header.value
     write_reports(db, _key("b"), "tests/test_b.py::test_b", 2)
-    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in _shown(dashboard))
 
 
 def test_directory_database_written_by_another_process_is_followed(tmp_path, dashboards):
@@ -231,7 +273,7 @@ def test_unreachable_database_keeps_data_and_recovers(dashboards):
     broken.set()
     assert _wait_until(lambda: "database unreachable since" in dashboard.header.value)
     assert "refused the connection" in dashboard.header.value
-    assert "tests/test_mod.py::test_1" in dashboard.table.value  # last data still shown
+    assert "tests/test_mod.py::test_1" in _shown(dashboard)  # last data still shown
     broken.clear()
     assert _wait_until(lambda: "unreachable" not in dashboard.header.value)
 
@@ -255,7 +297,7 @@ def test_garbage_in_the_database_is_counted_not_raised(dashboards):
         warnings.simplefilter("ignore")  # load() warns once; the header keeps the count
         dashboard = Dashboard(db, live=False)
     dashboards.append(dashboard)
-    assert "tests/test_a.py::test_a" in dashboard.table.value
+    assert "tests/test_a.py::test_a" in _shown(dashboard)
     assert "2 undecodable database values skipped" in dashboard.header.value
     assert "<script" not in dashboard.header.value
 
@@ -371,7 +413,7 @@ def test_dashboard_follows_a_real_fuzzing_session(tmp_path, monkeypatch, dashboa
         dashboard = Dashboard(session.database, session=session, poll_interval=0.5)
         dashboards.append(dashboard)
         assert _wait_until(lambda: len(dashboard.failures) >= 1, timeout=30)
-        assert _wait_until(lambda: "test_fine" in dashboard.table.value, timeout=30)
+        assert _wait_until(lambda: "test_fine" in _shown(dashboard), timeout=30)
         (failure,) = [f for f in dashboard.failures if f.state == "shrunk"]
         assert failure.nodeid.endswith("test_planted.py::test_planted")
         # The failure the worker saved replays in this process as the real exception.
@@ -393,7 +435,7 @@ def test_redis_database_changes_arrive_through_pub_sub(redis_database, redis_ser
     loads = dashboard.load_count
     other_connection = RedisExampleDatabase(redis_server.client())
     write_reports(other_connection, _key("b"), "tests/test_b.py::test_b", 2)
-    assert _wait_until(lambda: "tests/test_b.py::test_b" in dashboard.table.value)
+    assert _wait_until(lambda: "tests/test_b.py::test_b" in _shown(dashboard))
     assert dashboard.load_count > loads
 
 
@@ -409,11 +451,11 @@ def test_redis_killed_shows_unreachable_then_recovers_by_itself(make_redis_serve
     assert "unreachable" not in dashboard.header.value
     server.kill()
     assert _wait_until(lambda: "database unreachable since" in dashboard.header.value, timeout=30)
-    assert "tests/test_a.py::test_a" in dashboard.table.value  # the last data stays
+    assert "tests/test_a.py::test_a" in _shown(dashboard)  # the last data stays
     server.start()  # comes back empty (no persistence)
     assert _wait_until(lambda: "unreachable" not in dashboard.header.value, timeout=30)
     write_reports(redis_database_from_url(server.url), _key("c"), "tests/test_c.py::test_c", 2)
-    assert _wait_until(lambda: "tests/test_c.py::test_c" in dashboard.table.value, timeout=30)
+    assert _wait_until(lambda: "tests/test_c.py::test_c" in _shown(dashboard), timeout=30)
 
 
 def test_the_refresher_draws_in_a_helper_process_and_the_first_drawing_here(dashboards):

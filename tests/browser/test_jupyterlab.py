@@ -326,7 +326,7 @@ def _cell_text(cells: list[dict], start: str) -> str:
 
 def _assert_table_fits_its_cell(page) -> None:
     # At 1280 px the last columns ("since new behaviour", "failures") used to be cut off.
-    table = page.locator(".hypofuzz-nb-dashboard table.hypofuzz-nb-tests").filter(visible=True)
+    table = page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-tests").filter(visible=True)
     table.first.scroll_into_view_if_needed()
     boxes = table.first.evaluate(
         """(table) => {
@@ -354,9 +354,9 @@ def _assert_dashboard_rendered(page) -> None:
 
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
     dashboard.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    table = dashboard.locator("table.hypofuzz-nb-tests")
+    table = dashboard.locator(".hypofuzz-nb-tests")
     table.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
-    assert table.locator("tbody tr").count() >= 1
+    assert table.locator(".hypofuzz-nb-test-name").count() >= 1  # one name button a test
     image = dashboard.locator("img").first
     image.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     page.wait_for_function(
@@ -381,9 +381,9 @@ def _assert_failure_rendered(page) -> None:
 
 def _assert_test_page_rendered(page) -> None:
     """The quickstart's test page cell: the planted bug's page with its coverage view
-    (computed in the cell, coverage=True), and the same page opened from the
-    dashboard's Test page picker, whose button replays the corpus in the kernel's
-    background."""
+    (computed in the cell, coverage=True), and the same page opened by a click on the
+    test's name in the dashboard's table, whose button replays the corpus in the
+    kernel's background."""
     from playwright.sync_api import expect
 
     shown = (
@@ -417,11 +417,14 @@ def _assert_test_page_rendered(page) -> None:
     test_page.locator("h3").first.evaluate("(h) => h.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "jupyterlab-test-page.png"))
-    # The dashboard's picker opens the same page; its button computes the coverage.
+    # A click on the test's name in the dashboard's table opens the same page; its
+    # button computes the coverage.
     dashboard = page.locator(".hypofuzz-nb-dashboard").filter(visible=True).first
-    picker = dashboard.locator(".widget-dropdown select").first
-    picker.scroll_into_view_if_needed()
-    picker.select_option(PLANTED_NODEID)
+    name = dashboard.locator(".hypofuzz-nb-tests").get_by_role(
+        "button", name=PLANTED_NODEID, exact=True
+    )
+    name.scroll_into_view_if_needed()
+    name.click()
     opened = dashboard.locator(".hypofuzz-nb-test-page").first
     opened.wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
     opened.get_by_role("button", name="Compute coverage").click()
@@ -445,7 +448,8 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
         # The hostile string is shown as text, never run as markup.
         assert "<script>document.title='pwned'</script>" in failure.inner_text()
         assert page.title() != "pwned"
-        assert "tests/test_demo.py::test_3" in page.locator("table.hypofuzz-nb-tests").inner_text()
+        table_text = page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-tests").first.inner_text()
+        assert "tests/test_demo.py::test_3" in table_text
         # The Reproduce button reaches Failure.reproduce() in the kernel: the demo's
         # test file does not exist, and the failure says so in its output area.
         failure.get_by_role("button", name="Reproduce").click()
@@ -453,7 +457,7 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, browser):
         _screenshot_dashboard(page, "jupyterlab")
         page.screenshot(path=str(ARTIFACTS / "jupyterlab-dashboard.png"), full_page=True)
         # The width check can fail: a table forced wider than the cell is caught.
-        page.locator("table.hypofuzz-nb-tests").first.evaluate(
+        page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-tests").first.evaluate(
             "(table) => { table.style.minWidth = '2000px'; }"
         )
         with pytest.raises(AssertionError, match="wider than its cell"):
