@@ -33,6 +33,13 @@ SELECTED_MARKER = "\u25b8 "
 _OPEN_TOOLTIP = "open this test's page under the dashboard"
 _CLOSE_TOOLTIP = "close this test's page"
 _EMPTY = "<p><i>No tests in this database yet.</i></p>"
+#: A button cuts its label to one line with an ellipsis, which hides what tells node
+#: ids of one file apart: the names wrap instead (scoped to the table's name buttons).
+_NAME_STYLE = (
+    "<style>.hypofuzz-nb-tests .hypofuzz-nb-test-name{white-space:normal!important;"
+    "height:auto!important;min-height:var(--jp-widgets-inline-height);text-align:left;"
+    "overflow-wrap:anywhere;line-height:1.3;padding-top:2px;padding-bottom:2px}</style>"
+)
 
 
 class _Row:
@@ -42,7 +49,7 @@ class _Row:
         self.button = widgets.Button(
             description=nodeid,
             tooltip=_OPEN_TOOLTIP,
-            # As wide as the name, at most the column: a long node id ends in "...".
+            # As wide as the name, at most the column: a long node id wraps (_NAME_STYLE).
             layout=widgets.Layout(width="auto", max_width="100%"),
         )
         self.button.style.font_family = "monospace"
@@ -69,7 +76,7 @@ class PagePicker:
         self.rows: dict[str, _Row] = {}
         #: The node ids in the order they are shown.
         self.order: list[str] = []
-        self._header = [widgets.HTML("<b>test</b>"), widgets.HTML(grid_header_html())]
+        self._header = [widgets.HTML(_NAME_STYLE + "<b>test</b>"), widgets.HTML(grid_header_html())]
         self._empty = widgets.HTML(_EMPTY, layout=widgets.Layout(grid_column="1 / -1"))
         self.grid = widgets.GridBox(
             [self._empty],

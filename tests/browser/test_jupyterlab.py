@@ -332,10 +332,18 @@ def _assert_table_fits_its_cell(page) -> None:
         """(table) => {
             const area = table.closest('.jp-OutputArea-output');
             const t = table.getBoundingClientRect(), a = area.getBoundingClientRect();
-            return {table: [t.left, t.right], area: [a.left, a.right]};
+            return {table: [t.left, t.right], area: [a.left, a.right],
+                    hidden: table.scrollWidth - table.clientWidth};
         }"""
     )
     (table_left, table_right), (area_left, area_right) = boxes["table"], boxes["area"]
+    # Nor may its columns overflow the box itself (cut off or behind a scroll bar).
+    assert boxes["hidden"] <= 1, f"{boxes['hidden']} px of the table's columns are cut off"
+    # Every test's name is shown whole (wrapped if need be), not cut off with an ellipsis.
+    names = table.first.locator(".hypofuzz-nb-test-name")
+    for index in range(names.count()):
+        cut = names.nth(index).evaluate("(b) => b.scrollWidth - b.clientWidth")
+        assert cut <= 1, f"{names.nth(index).inner_text()!r}: {cut} px of its name are cut off"
     assert table_left >= area_left - 1 and table_right <= area_right + 1, (
         f"the dashboard table spans x={table_left:.0f}..{table_right:.0f} px, "
         f"wider than its cell's output area x={area_left:.0f}..{area_right:.0f} px"
@@ -514,7 +522,7 @@ def test_quickstart_finds_shrinks_and_replays_the_planted_bug(jupyterlab, browse
         shown.first.wait_for(timeout=RUN_TIMEOUT_MS)
         # The live table followed the run to its end: the planted bug's test failed.
         expect(
-            page.locator(".hypofuzz-nb-dashboard table.hypofuzz-nb-tests").first
+            page.locator(".hypofuzz-nb-dashboard .hypofuzz-nb-tests").filter(visible=True).first
         ).to_contain_text("failed", timeout=RUN_TIMEOUT_MS)
         _screenshot_dashboard(page, "jupyterlab-quickstart")
         _assert_table_fits_its_cell(page)
