@@ -36,9 +36,8 @@ def test_records_each_input(n):
 def shell_fuzzing(tmp_path, monkeypatch):
     """A real IPython shell whose fuzzer (a thread) runs one recording test."""
     (tmp_path / "tests").mkdir()
-    (
-        tmp_path / "tests" / "test_cell_gate_project.py"
-    )  # a name no test of ours has.write_text(PROJECT_TEST)
+    # A module name no test of ours has: pytest refuses two test modules of one name.
+    (tmp_path / "tests" / "test_cell_gate_project.py").write_text(PROJECT_TEST)
     monkeypatch.chdir(tmp_path)
     calls = sys.__dict__.setdefault(CALLS, [])
     calls.clear()
