@@ -10,6 +10,12 @@ working from memory).
 from __future__ import annotations
 
 
+def _listing(lines: list[str], limit: int) -> str:
+    """``lines`` indented one per line, the first ``limit`` of them, then how many more."""
+    shown = "\n".join(f"  {line}" for line in lines[:limit])
+    return shown + (f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else "")
+
+
 class HypofuzzNbError(Exception):
     """Base class of every error that tells the user what to fix."""
 
@@ -144,10 +150,9 @@ class UnknownTest(TestNotFound):
     def __init__(self, nodeid: str, known: list[str]) -> None:
         self.nodeid = nodeid
         self.known = list(known)
-        shown = "\n".join(f"  {n}" for n in self.known[:20])
-        more = f"\n  ... and {len(self.known) - 20} more" if len(self.known) > 20 else ""
+        shown = _listing([str(n) for n in self.known], 20)
         super().__init__(
-            f"no collected test has the node id {nodeid!r}; pass one of:\n{shown}{more}"
+            f"no collected test has the node id {nodeid!r}; pass one of:\n{shown}"
             if self.known
             else f"no collected test has the node id {nodeid!r} (none were collected)"
         )
@@ -200,12 +205,11 @@ class InputsTimedOutWarning(UserWarning):
     def __init__(self, nodeid: str, inputs: list, input_timeout: float) -> None:
         self.nodeid = nodeid
         self.inputs = list(inputs)
-        shown = "\n".join(f"  {i.representation or i.choices!r}" for i in self.inputs[:5])
-        more = f"\n  ... and {len(self.inputs) - 5} more" if len(self.inputs) > 5 else ""
+        shown = _listing([i.representation or repr(i.choices) for i in self.inputs], 5)
         super().__init__(
             f"{len(self.inputs)} stored input(s) of {nodeid} ran longer than "
             f"input_timeout={input_timeout:g} s and were stopped (a larger input_timeout= "
-            f"lets them finish):\n{shown}{more}"
+            f"lets them finish):\n{shown}"
         )
 
 
@@ -240,10 +244,9 @@ class TestNotInData(UnknownTest):
 
     def __init__(self, nodeid: str, known: list[str]) -> None:
         super().__init__(nodeid, known)
-        shown = "\n".join(f"  {n}" for n in self.known[:20])
-        more = f"\n  ... and {len(self.known) - 20} more" if len(self.known) > 20 else ""
+        shown = _listing([str(n) for n in self.known], 20)
         self.args = (
-            f"the database has no test with the node id {nodeid!r}; pass one of:\n{shown}{more}"
+            f"the database has no test with the node id {nodeid!r}; pass one of:\n{shown}"
             if self.known
             else f"the database has no test with the node id {nodeid!r} (it holds no tests yet)",
         )
