@@ -49,6 +49,14 @@ for _variable in _CI_VARIABLES:
 if settings.get_current_profile_name() == "ci":
     settings.load_profile("default")
 
+# A shell starts a background job (`make test &`, nohup, some CI runners) with SIGINT
+# ignored, and a child process inherits that disposition: the CLI subprocesses that the
+# tests stop with Ctrl-C would then never see it. Python installs its own Ctrl-C
+# handler only where SIGINT is not ignored, so put the default back for this process
+# (a Python-level handler is reset to the default across exec, for the children).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 REDIS_SERVER = shutil.which("redis-server")
 START_TIMEOUT = 10.0
 
