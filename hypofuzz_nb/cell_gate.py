@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["GRACE_S", "TAIL_S", "CellGate", "gate"]
+__all__ = ["GRACE_S", "TAIL_S", "CellGate", "gate", "give_way"]
 
 #: Seconds a running cell has the interpreter to itself; longer cells share it.
 GRACE_S = 1.0
@@ -118,3 +118,14 @@ def gate() -> CellGate | None:
             shell.events.register("pre_run_cell", found.pre_run_cell)
             shell.events.register("post_run_cell", found.post_run_cell)
         return found
+
+
+def give_way() -> float:
+    """On a background thread of a kernel, wait as :meth:`CellGate.wait` does; at once
+    on the main thread (the cell itself must not wait for its own end) and outside
+    IPython. Returns the seconds waited. For work in steps, called between them; the
+    gate must be installed (:func:`gate`) before the cell starts for it to be seen."""
+    if threading.current_thread() is threading.main_thread():
+        return 0.0
+    found = gate()
+    return 0.0 if found is None else found.wait()

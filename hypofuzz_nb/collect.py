@@ -48,6 +48,7 @@ from hypofuzz_nb.fuzzable import (
     classify_item,
     new_counts,
 )
+from hypofuzz_nb.listing_cache import cached_listing
 from hypofuzz_nb.notebook_tests import namespace_targets
 from hypofuzz_nb.pytest_session import PytestSession, Recorder, open_session
 from hypofuzz_nb.userframes import user_traceback
@@ -259,6 +260,9 @@ def list_tests(
     """What :func:`collect_tests` would fuzz in ``paths``, already closed: for listing
     tests (node ids and database keys) and the database, not for running them.
 
+    The same listing comes back (not collected again) while the files it read are
+    unchanged (see :mod:`hypofuzz_nb.listing_cache`): treat it as read-only.
+
     Never raises because nothing is fuzzable or a test file fails to import (the
     collection is then empty, or lists the error); raises
     :class:`~hypofuzz_nb.errors.NoSuchPath`,
@@ -268,9 +272,15 @@ def list_tests(
     """
     if isinstance(paths, str):
         paths = [paths]
-    collection = _collect_fuzzable([os.fspath(p) for p in paths], _as_args(pytest_args), rootdir)
-    collection.close()
-    return collection
+    listed = [os.fspath(p) for p in paths]
+    args = _as_args(pytest_args)
+
+    def make() -> Collection:
+        collection = _collect_fuzzable(listed, args, rootdir)
+        collection.close()
+        return collection
+
+    return cached_listing(listed, args, rootdir, make)
 
 
 def _pytest_summary(collection: Collection) -> str:

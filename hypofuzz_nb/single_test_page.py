@@ -33,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from hypofuzz_nb.cell_gate import gate, give_way
 from hypofuzz_nb.errors import TestNotInData
 from hypofuzz_nb.failure_groups import FailureGroup, group_failures
 from hypofuzz_nb.plots import figure_to_png
@@ -122,12 +123,16 @@ class TestPage:
         from hypofuzz_nb.coverage_html import coverage_view
 
         kwargs = {"paths": self.paths, "nodeid": self.nodeid}
+        # Each view is seconds of waiting on a subprocess between stretches of work in
+        # this process: on the page's thread, a cell the user starts goes first.
+        give_way()
         try:
             self.coverage = coverage_view(self.database, **kwargs)
             self.coverage_error = None
         except Exception as exc:  # shown on the page: the rest of it stays useful
             self.coverage_error = f"{type(exc).__name__}: {exc}"
         for title, function in _insight_functions():
+            give_way()
             try:
                 self.insights[title] = function(self.database, **kwargs)._repr_html_()
             except Exception as exc:
@@ -261,6 +266,8 @@ class TestPage:
         if self._widget is not None:
             return self._widget
         import ipywidgets as widgets
+
+        gate()  # installed now, so the replay thread sees the cells that follow
 
         from hypofuzz_nb.failure_widget import failure_widget
 

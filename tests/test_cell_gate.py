@@ -122,3 +122,39 @@ def test_a_cell_that_outlasts_its_grace_has_the_fuzzer_running_beside_it(shell_f
     after_grace = [c for c in calls if t0 + cell_gate.GRACE_S < c < t1]
     assert len(within_grace) <= 2  # as above: the input in flight and its confirmation
     assert after_grace  # not stopped for the whole cell
+
+
+def test_give_way_waits_for_the_cell_on_a_background_thread_only():
+    shell = InteractiveShell.instance()
+    import threading
+
+    assert cell_gate.gate() is not None  # installed before the cell, as by a session
+    waited: dict[str, float] = {}
+
+    def background() -> None:
+        waited["background"] = cell_gate.give_way()
+
+    # The cell starts a background step and then takes its own give_way(): the
+    # background one waits until the cell ends, the cell's own returns at once.
+    sys.__dict__["hfnb_give_way"] = (background, waited, threading)
+    try:
+        result = shell.run_cell(
+            textwrap.dedent(
+                """
+                import sys, time
+                _background, _waited, _threading = sys.__dict__["hfnb_give_way"]
+                _thread = _threading.Thread(target=_background)
+                _thread.start()
+                _waited["main"] = __import__("hypofuzz_nb").cell_gate.give_way()
+                time.sleep(0.3)
+                """
+            )
+        )
+        result.raise_error()
+        deadline = time.monotonic() + 10
+        while "background" not in waited and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        sys.__dict__.pop("hfnb_give_way", None)
+    assert waited["main"] == 0.0
+    assert waited["background"] >= 0.3 - 0.05  # the cell's remaining sleep, at least

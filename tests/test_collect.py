@@ -1070,3 +1070,84 @@ def test_the_magic_fuzzes_a_project_whose_ini_deselects_its_property_tests(
         assert {t.nodeid for t in session.status().tests} == SORTING_TESTS
     finally:
         shell.run_line_magic("unload_ext", "hypofuzz_nb")
+
+
+def _age(root: Path, seconds: float = 60.0) -> None:
+    """Date every file under ``root`` back, out of the listing cache's racy window."""
+    import time
+
+    then = time.time() - seconds
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (then, then))
+
+
+def test_a_listing_is_reused_until_a_file_it_read_changes(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": conftest_with_profile(tmp_path / "db"),
+            "test_listed.py": """
+                from hypothesis import given, strategies as st
+
+                @given(st.integers())
+                def test_one(x):
+                    pass
+            """,
+        },
+    )
+    _age(project)
+    first = list_tests(rootdir=project)
+    assert list_tests(rootdir=project) is first
+    assert list_tests(["test_listed.py"], rootdir=project) is not first  # other paths
+    assert list_tests(rootdir=project, pytest_args=["-k", "one"]) is not first
+    # A new test file changes the listing, though no file that was read changed.
+    write(
+        project,
+        {
+            "test_added.py": """
+                from hypothesis import given, strategies as st
+
+                @given(st.integers())
+                def test_two(x):
+                    pass
+            """
+        },
+    )
+    _age(project)
+    second = list_tests(rootdir=project)
+    assert sorted(t.nodeid for t in second.targets) == [
+        "test_added.py::test_two",
+        "test_listed.py::test_one",
+    ]
+    # An edited conftest (here: which database) is seen too.
+    (project / "conftest.py").write_text(conftest_with_profile(tmp_path / "other_db"))
+    _age(project)
+    third = list_tests(rootdir=project)
+    assert third is not second
+    assert Path(third.database.path) == tmp_path / "other_db"
+
+
+def test_a_listing_with_errors_or_fresh_files_is_collected_again(tmp_path):
+    project = write(
+        tmp_path / "proj",
+        {
+            "conftest.py": conftest_with_profile(tmp_path / "db"),
+            "test_ok.py": """
+                from hypothesis import given, strategies as st
+
+                @given(st.integers())
+                def test_one(x):
+                    pass
+            """,
+            "test_broken.py": "import a_module_that_does_not_exist\n",
+        },
+    )
+    _age(project)
+    broken = list_tests(rootdir=project)
+    assert broken.errors
+    # The fix may be outside the paths (a missing package installed): collect again.
+    assert list_tests(rootdir=project) is not broken
+    (project / "test_broken.py").write_text("FIXED = True\n")
+    # Just written files: their modification time cannot tell an edit apart yet.
+    fresh = list_tests(rootdir=project)
+    assert list_tests(rootdir=project) is not fresh
