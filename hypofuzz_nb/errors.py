@@ -151,11 +151,20 @@ class UnknownTest(TestNotFound):
         self.nodeid = nodeid
         self.known = list(known)
         shown = _listing([str(n) for n in self.known], 20)
-        super().__init__(
+        message = (
             f"no collected test has the node id {nodeid!r}; pass one of:\n{shown}"
             if self.known
             else f"no collected test has the node id {nodeid!r} (none were collected)"
         )
+        where, _, _name = nodeid.partition("::")
+        if _name and not where.endswith(".py"):
+            # "notebook::test_x": a test defined in a cell, fuzzed in the kernel's thread
+            message += (
+                f"\n{nodeid!r} looks like a test defined in a notebook cell: its inputs are "
+                "replayed in a subprocess, which cannot import a notebook's cells. Move the "
+                "test into a test file to see its coverage and samples."
+            )
+        super().__init__(message)
 
 
 class ReplayError(HypofuzzNbError):

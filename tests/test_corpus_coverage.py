@@ -180,6 +180,8 @@ def test_bad_input_raises_clear_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(project)
     with pytest.raises(UnknownTest, match=re.escape("test_branchy.py::test_classify")):
         hypofuzz_nb.coverage(nodeid="test_branchy.py::nope")
+    with pytest.raises(UnknownTest, match="defined in a notebook cell"):
+        hypofuzz_nb.coverage(nodeid="notebook::test_from_a_cell")
     for bad in (0, -1, float("nan"), "10", None):
         with pytest.raises(BadTimeout, match="timeout"):
             hypofuzz_nb.coverage(timeout=bad)
