@@ -15,17 +15,18 @@ disabled for good, which is what makes coverage nearly free on 3.12+.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import threading
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from types import CodeType
 from typing import Any
 
 from hypofuzz_nb import _compat
 from hypofuzz_nb.userframes import is_code_under_test
 
-__all__ = ["BranchRecorder", "features_behaviors"]
+__all__ = ["BranchRecorder", "features_behaviors", "monitoring_held"]
 
 _get_ident = threading.get_ident
 
@@ -145,6 +146,29 @@ def _monitor() -> _Monitor:
     if _MONITOR is None:
         _MONITOR = _Monitor()
     return _MONITOR
+
+
+@contextlib.contextmanager
+def monitoring_held() -> Iterator[None]:
+    """Hold the process's sys.monitoring tool (3.12+) for the whole block, across the
+    recorders started and closed in it; nothing on 3.11.
+
+    The tool's callbacks disable themselves on every location that is not code under
+    test, in every thread, but releasing the tool (the last recorder closing, at each
+    batch's end) clears that: with a batch per cell, the kernel's own code paid one
+    callback per location it ran, for every cell, while fuzzing. A loop of batches
+    holds the tool instead, so each location pays once.
+    """
+    if sys.version_info < (3, 12):
+        yield
+        return
+    monitor = _monitor()
+    held = monitor.acquire()
+    try:
+        yield
+    finally:
+        if held:
+            monitor.release()
 
 
 # --- sys.settrace (3.11) -----------------------------------------------------------

@@ -154,6 +154,7 @@ class FuzzLoop:
                 self.on_exit()
 
     def _run(self) -> None:
+        from hypofuzz_nb import behaviors
         from hypofuzz_nb.engine import TestFuzzer
         from hypofuzz_nb.store import Store
 
@@ -180,6 +181,8 @@ class FuzzLoop:
         done = [False] * len(fuzzers)
         started = [False] * len(fuzzers)
         stop_listening = None if self.gate is None else self.gate.on_cell_start(self._cut_batch)
+        held = contextlib.ExitStack()
+        held.enter_context(behaviors.monitoring_held())
         try:
             while not self._stop.is_set() and not self._out_of_time():
                 if self.gate is not None:
@@ -227,6 +230,7 @@ class FuzzLoop:
                 ):
                     done[index] = True
         finally:
+            held.close()
             if stop_listening is not None:
                 stop_listening()
             self._current = None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import multiprocessing
+import signal
 import threading
 import weakref
 from typing import Any
@@ -121,6 +122,9 @@ class PlotProcess:
 
 def _serve(conn: Any) -> None:
     """The helper's loop: draw each request until told to stop or the pipe closes."""
+    # Interrupting the kernel (Jupyter's stop button) signals its whole process group;
+    # the helper is the kernel's to stop, not the user's, and must not print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from hypofuzz_nb.plots import figure_to_png, plot_progress
 
     while True:

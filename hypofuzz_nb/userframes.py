@@ -1,8 +1,9 @@
 """Which code is the user's: the tools' files, and tracebacks without their frames.
 
-"Code under test" is everything except the standard library and the tools doing the
-testing (hypothesis, pytest, pluggy, hypofuzz_nb). Installed third-party libraries
-count: users fuzz them. A *tool file* is one of the tools' own files (not the
+"Code under test" is everything except the standard library, the tools doing the
+testing (hypothesis, pytest, pluggy, hypofuzz_nb) and the notebook machinery they run in
+(:data:`KERNEL_PACKAGES`: IPython, ipykernel, the Jupyter protocol and its transport).
+Installed third-party libraries count otherwise: users fuzz them. A *tool file* is one of the tools' own files (not the
 standard library); a user traceback is one with the tools' frames taken out.
 """
 
@@ -16,7 +17,24 @@ import traceback
 
 from hypofuzz_nb import _compat
 
-__all__ = ["is_code_under_test", "is_tool_file", "user_traceback"]
+__all__ = ["KERNEL_PACKAGES", "is_code_under_test", "is_tool_file", "user_traceback"]
+
+#: The packages that run a notebook's kernel. Not code under test: the fuzzer's branch
+#: recording (sys.monitoring, process-wide on 3.12+) would otherwise call back on every
+#: branch the kernel takes to receive, run and answer each cell, in every thread
+#: (measured: thousands of callbacks per trivial cell while fuzzing).
+KERNEL_PACKAGES = (
+    "IPython",
+    "ipykernel",
+    "jupyter_client",
+    "jupyter_core",
+    "zmq",
+    "tornado",
+    "traitlets",
+    "comm",
+    "ipywidgets",
+    "debugpy",
+)
 
 _SITE_PACKAGES_MARKERS = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep)
 
@@ -56,6 +74,21 @@ def _tool_only_dirs() -> tuple[str, ...]:
     return tuple(sorted(dirs))
 
 
+@functools.cache
+def _kernel_dirs() -> tuple[str, ...]:
+    import importlib.util
+
+    dirs: set[str] = set()
+    for name in KERNEL_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)  # finds, never imports
+        except (ImportError, ValueError):
+            continue
+        for path in (spec.submodule_search_locations or []) if spec else []:
+            dirs |= _variants(path)
+    return tuple(sorted(dirs))
+
+
 def is_code_under_test(filename: str) -> bool:
     """Whether code in ``filename`` is code under test (see the module docstring)."""
     if filename.startswith(("<frozen", "<built-in", "<string>")):
@@ -65,7 +98,7 @@ def is_code_under_test(filename: str) -> bool:
     if filename.startswith("<"):
         # notebook cells (<ipython-input-...>) and the like: user code
         return True
-    if filename.startswith(_tool_only_dirs()):
+    if filename.startswith(_tool_only_dirs()) or filename.startswith(_kernel_dirs()):
         return False
     if filename.startswith(_stdlib_dirs()):
         # the stdlib dir contains site-packages: third-party libraries count.

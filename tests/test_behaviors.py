@@ -57,6 +57,28 @@ def test_code_under_test_filter() -> None:
     import pandas
 
     assert is_code_under_test(pandas.__file__)
+    # but not the notebook machinery the fuzzer runs in (it would pay for every cell)
+    import ipykernel.kernelbase
+    import tornado.ioloop
+    import zmq
+
+    for module in (ipykernel.kernelbase, tornado.ioloop, zmq):
+        assert not is_code_under_test(module.__file__)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring is 3.12+")
+def test_a_loop_holds_the_monitoring_tool_across_its_batches(user_module) -> None:
+    # Released between batches, the tool would forget the locations it disabled
+    # (code not under test, the kernel's included) and call back on them again.
+    monitor = behaviors._monitor()
+    with behaviors.monitoring_held():
+        tool = monitor.tool_id
+        assert tool is not None and sys.monitoring.get_tool(tool) == "hypofuzz_nb"
+        for _ in range(2):
+            with BranchRecorder() as recorder:
+                assert record(recorder, user_module.classify, 50)
+            assert monitor.tool_id == tool  # still held after the batch's recorder closed
+    assert monitor.tool_id is None
 
 
 def test_different_branches_give_different_behaviors(user_module) -> None:

@@ -47,3 +47,13 @@ def test_a_helper_that_died_is_replaced_on_the_next_drawing(plotter):
     os.kill(first, signal.SIGKILL)
     assert plotter.png(data.reports, dpi=72).startswith(b"\x89PNG")
     assert plotter.pid not in (None, first)
+
+
+def test_interrupting_the_kernel_leaves_the_helper_drawing(plotter):
+    # Jupyter's interrupt signals the kernel's process group, the helper included.
+    data = make_data(2, 5)
+    plotter.png(data.reports, dpi=72)
+    pid = plotter.pid
+    os.kill(pid, signal.SIGINT)
+    assert plotter.png(data.reports, dpi=72).startswith(b"\x89PNG")
+    assert plotter.pid == pid
