@@ -43,7 +43,14 @@ MAX_ENTRIES = 8
 RACY_S = 2.0
 
 #: The files pytest reads for its configuration, in any directory up to the root.
-_CONFIG_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+_CONFIG_NAMES = (
+    "conftest.py",
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+)
 
 #: Directories pytest does not recurse into by default (``norecursedirs``), plus
 #: caches that change on every run without changing what is collected.
