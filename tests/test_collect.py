@@ -1072,6 +1072,15 @@ def test_the_magic_fuzzes_a_project_whose_ini_deselects_its_property_tests(
         shell.run_line_magic("unload_ext", "hypofuzz_nb")
 
 
+ONE_GIVEN_TEST = """
+from hypothesis import given, strategies as st
+
+@given(st.integers())
+def test_one(x):
+    pass
+"""
+
+
 def _age(root: Path, seconds: float = 60.0) -> None:
     """Date every file under ``root`` back, out of the listing cache's racy window."""
     import time
@@ -1086,13 +1095,7 @@ def test_a_listing_is_reused_until_a_file_it_read_changes(tmp_path):
         tmp_path / "proj",
         {
             "conftest.py": conftest_with_profile(tmp_path / "db"),
-            "test_listed.py": """
-                from hypothesis import given, strategies as st
-
-                @given(st.integers())
-                def test_one(x):
-                    pass
-            """,
+            "test_listed.py": ONE_GIVEN_TEST,
         },
     )
     _age(project)
@@ -1132,13 +1135,7 @@ def test_a_listing_with_errors_or_fresh_files_is_collected_again(tmp_path):
         tmp_path / "proj",
         {
             "conftest.py": conftest_with_profile(tmp_path / "db"),
-            "test_ok.py": """
-                from hypothesis import given, strategies as st
-
-                @given(st.integers())
-                def test_one(x):
-                    pass
-            """,
+            "test_ok.py": ONE_GIVEN_TEST,
             "test_broken.py": "import a_module_that_does_not_exist\n",
         },
     )
