@@ -558,3 +558,29 @@ def test_the_dask_recipes_parse_and_use_the_redis_variable():
     slurm = yaml.safe_load((DEPLOY / "dask-jobqueue.yaml").read_text())["jobqueue"]["slurm"]
     assert slurm["cores"] == slurm["processes"]  # one thread per worker: one lane each
     assert "hypofuzz-nb.env" in " ".join(slurm["job-script-prologue"])
+
+
+def test_the_magic_on_two_hosts_shows_both_in_the_live_dashboard_and_stop_ends_all(
+    tmp_path, monkeypatch, two_hosts, redis_env
+):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from hypofuzz_nb import magic
+
+    notebook = make_copy(tmp_path, "nb", REDIS_CONFTEST.format(tag="c10"))
+    monkeypatch.chdir(notebook)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "hypofuzz_nb")
+    try:
+        shell.run_line_magic("hypofuzz", f". -n 4 --cluster {two_hosts.address} --max-time 120")
+        session = magic._state.session
+        (dashboard,) = magic._state.dashboards
+        assert wait_until(lambda: len(session.status().hosts) == 2, seconds=60), session.status()
+        header = dashboard._header_html()
+        assert all(host in header for host in session.status().hosts), header
+        assert session.workers == 4
+        shell.run_line_magic("hypofuzz", "stop")
+        assert session.wait(STOP_BOUND_S + 2), session.status()
+        assert not session._supervisor._live_runs()
+    finally:
+        shell.run_line_magic("unload_ext", "hypofuzz_nb")
