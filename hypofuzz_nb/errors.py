@@ -156,8 +156,8 @@ class UnknownTest(TestNotFound):
             if self.known
             else f"no collected test has the node id {nodeid!r} (none were collected)"
         )
-        where, _, _name = nodeid.partition("::")
-        if _name and not where.endswith(".py"):
+        where, _, name = nodeid.partition("::")
+        if name and not where.endswith(".py"):
             # "notebook::test_x": a test defined in a cell, fuzzed in the kernel's thread
             message += (
                 f"\n{nodeid!r} looks like a test defined in a notebook cell: its inputs are "
