@@ -14,7 +14,7 @@ is a directory; it raises :class:`~hypofuzz_nb.errors.DatabasePathIsFile`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ReadOnlyDatabase
@@ -94,11 +94,18 @@ def open_database(path: str | os.PathLike[str]) -> DirectoryBasedExampleDatabase
     return database
 
 
-def list_keys(database: object) -> set[bytes] | None:
+def list_keys(
+    database: object, read_directory: Callable[[str], list[bytes]] | None = None
+) -> set[bytes] | None:
     """Every key held by ``database`` and the databases it wraps; ``None`` if unknowable
-    (some database under it cannot list its keys)."""
+    (some database under it cannot list its keys). ``read_directory`` reads the values
+    of one directory of a directory database (default: every file, each time)."""
     result: set[bytes] = set()
     for leaf in leaf_databases(database):
+        directory = _compat.store_directory_metakeys_dir(leaf)
+        if directory is not None and read_directory is not None:
+            result.update(read_directory(directory))
+            continue
         keys = _compat.store_list_keys(leaf)
         if keys is None:
             return None

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from hypothesis.database import ExampleDatabase
 
+from hypofuzz_nb.cell_gate import give_way
 from hypofuzz_nb.databases import open_database
 from hypofuzz_nb.errors import SkippedValuesWarning
 from hypofuzz_nb.records import (
@@ -207,6 +208,10 @@ def load(
     :class:`~hypofuzz_nb.errors.DatabaseUnreachable` if the database cannot be read and
     :class:`~hypofuzz_nb.errors.DatabasePathError` for a path that is not a
     database directory.
+
+    On a background thread of a notebook kernel (a live dashboard's refresher), it
+    steps aside between tests while a cell runs (:func:`hypofuzz_nb.cell_gate.give_way`),
+    so the user's cells do not wait for a reload.
     """
     collected: dict[bytes, str] = {}
     if database is None:
@@ -285,6 +290,7 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
     fetched = store.fetch_many([*map(reports_key, keys), *map(solver_key, solver_keys)])
     report_values = itertools.islice(fetched, len(keys))
     for index, (key, values) in enumerate(zip(keys, report_values, strict=True)):
+        give_way()
         columns = store.report_columns(values)
         del values
         b64 = key_to_base64(key)
@@ -322,6 +328,7 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
         key: _solver_totals(store, store.solver_work_of(values))
         for key, values in zip(solver_keys, fetched, strict=True)
     }
+    give_way()
     reports, per_test = _merge_reports(cols, keys, stopped=frozenset(store.stopped_workers()))
 
     test_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["tests"]}
@@ -329,6 +336,7 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
     corpus_rows: dict[str, list[Any]] = {name: [] for name in SCHEMAS["corpus"]}
     now = time.time()
     for key in keys:
+        give_way()
         summary = per_test.get(key)
         failures = store.failures(key, all_keys=all_keys)
         fatal = store.fatal_failure(key)
@@ -384,6 +392,7 @@ def _load_from_store(store: Store, collected: dict[bytes, str] | None = None) ->
     test_rows["last_update"] = _utc_from_seconds(test_rows["last_update"])  # type: ignore[assignment]
     fail_rows["first_seen"] = _utc_from_seconds(fail_rows["first_seen"])  # type: ignore[assignment]
 
+    give_way()
     workers = _workers_frame(store, store.worker_identities())
     return FuzzData(
         tests=_frame("tests", test_rows),

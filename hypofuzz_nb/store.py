@@ -76,6 +76,7 @@ from hypofuzz_nb.records import (
     value_digest,
     worker_identity_key,
 )
+from hypofuzz_nb.value_cache import read_values
 
 __all__ = ["STOPPED_MARK_KEEP_S", "Store", "StoredFailure"]
 
@@ -218,6 +219,12 @@ class Store:
             yield self.fetch(key)
 
     def _fetch_list(self, key: bytes) -> list[bytes]:
+        if self.read_only:
+            # Readers load the same database again and again (a live dashboard):
+            # they read only the files that are new since their last look.
+            directory = _compat.store_directory_key_dir(self.raw_database, key)
+            if directory is not None:
+                return read_values(directory)
         fast = _compat.store_directory_fetch(self.raw_database, key)
         return list(self.database.fetch(key)) if fast is None else fast
 
@@ -556,7 +563,8 @@ class Store:
 
     def list_keys(self) -> set[bytes] | None:
         """Every key in the database, or ``None`` if this kind of database cannot list keys."""
-        return self._retry("list the keys of", lambda: list_keys(self.raw_database))
+        reader = read_values if self.read_only else None
+        return self._retry("list the keys of", lambda: list_keys(self.raw_database, reader))
 
     def fingerprint(self, key: bytes) -> bytes:
         """A digest of the values under ``key`` that changes when they change.

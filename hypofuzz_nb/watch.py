@@ -43,6 +43,7 @@ from typing import Any
 from hypothesis.database import ExampleDatabase
 
 from hypofuzz_nb import _compat
+from hypofuzz_nb.cell_gate import give_way
 from hypofuzz_nb.databases import leaf_databases
 from hypofuzz_nb.records import (
     TEST_KEYS_KEY,
@@ -243,6 +244,7 @@ class DatabaseWatcher:
         while not self._stopping.is_set():
             now = time.monotonic()
             if self._poll and now >= next_poll:
+                give_way()  # in a kernel, a running cell goes first
                 for leaf in list(self._poll):
                     self._poll_once(leaf, fingerprints)
                 next_poll = time.monotonic() + self.poll_interval

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis.database import (
     BackgroundWriteDatabase,
@@ -90,3 +92,16 @@ def test_store_redis_fetch_many_matches_hypothesis_fetch_and_resets_expiry(redis
     assert [sorted(v) for v in fetched] == [sorted(redis_database.fetch(k)) for k in keys]
     assert _compat.store_redis_fetch_many(InMemoryExampleDatabase(), keys) is None
     assert _compat.store_redis_fetch_many(ReadOnlyDatabase(redis_database), keys) is None
+
+
+def test_store_directory_metakeys_dir_lists_every_key(tmp_path):
+    db = DirectoryBasedExampleDatabase(tmp_path / "db")
+    db.save(b"k1", b"v")
+    db.save(b"k2\x00\xff", b"w")
+    directory = _compat.store_directory_metakeys_dir(db)
+    keys = []
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name), "rb") as f:
+            keys.append(f.read())
+    assert set(keys) == set(_compat.store_list_keys(db)) >= {b"k1", b"k2\x00\xff"}
+    assert _compat.store_directory_metakeys_dir(InMemoryExampleDatabase()) is None

@@ -79,6 +79,14 @@ def store_directory_key_dir(database: object, key: bytes) -> str | None:
     return os.fspath(database._key_path(key))
 
 
+def store_directory_metakeys_dir(database: object) -> str | None:
+    """The directory listing the keys of an exact DirectoryBasedExampleDatabase (one
+    file per key, holding the key), or ``None`` for any other database."""
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return store_directory_key_dir(database, DirectoryBasedExampleDatabase._metakeys_name)
+
+
 def store_directory_fetch(database: object, key: bytes) -> list[bytes] | None:
     """``list(database.fetch(key))`` for an exact DirectoryBasedExampleDatabase, faster.
 
