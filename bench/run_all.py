@@ -44,6 +44,7 @@ FULL = [
     ["bench_collect.py"],
     ["bench_dashboard.py", "--reports", "2000"],
     ["bench_kernel_latency.py"],
+    ["bench_reload_overlap.py"],
     ["bench_scaling.py"],
     ["bench_memory.py"],
     ["bench_outage.py"],
