@@ -28,11 +28,14 @@ the distributions, every VIEW_PAUSE_S) working in a thread beside the live dashb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from _common import context, percentile, print_header, summarize
 from jupyter_client.manager import start_new_kernel
@@ -102,27 +105,44 @@ def _inputs(client) -> int:
     return int(value["data"]["text/plain"])
 
 
-def measure(
-    start_code: str | None, cells: int, warmup: int, pause: float
-) -> tuple[list[float], float | None]:
-    """Latencies of ``cells`` trivial cells in a fresh kernel after ``start_code``, and
-    (when fuzzing) the fuzzer's inputs/s while they ran as a share of its inputs/s in
-    as long a spell without cells right after (None when idle)."""
-    workdir = Path(tempfile.mkdtemp(prefix="hypofuzz-nb-latency-"))
+@contextlib.contextmanager
+def example_kernel(prefix: str) -> Iterator[Any]:
+    """A client of a fresh kernel in a fresh copy of examples/ (no database left from
+    another run), with the extension loaded; the kernel is shut down afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     shutil.copytree(
         REPO / "examples", workdir / "examples", ignore=shutil.ignore_patterns(".hypothesis")
     )
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(workdir / "examples"))
     try:
         _run(client, "%load_ext hypofuzz_nb")
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def start_fuzzing(client: Any, start_code: str) -> None:
+    """Run ``start_code`` and wait for the steady state: past collection and Hypothesis'
+    one-off set-up of the tests' strategies (a fresh copy builds its Unicode tables:
+    seconds)."""
+    _run(client, start_code)
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while _inputs(client) == 0 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(SETTLE_S)
+
+
+def measure(
+    start_code: str | None, cells: int, warmup: int, pause: float
+) -> tuple[list[float], float | None]:
+    """Latencies of ``cells`` trivial cells in a fresh kernel after ``start_code``, and
+    (when fuzzing) the fuzzer's inputs/s while they ran as a share of its inputs/s in
+    as long a spell without cells right after (None when idle)."""
+    with example_kernel("hypofuzz-nb-latency-") as client:
         if start_code is not None:
-            _run(client, start_code)
-            # Steady state: past collection and Hypothesis' one-off set-up of the
-            # tests' strategies (a fresh copy builds its Unicode tables: seconds).
-            deadline = time.monotonic() + STARTUP_LIMIT_S
-            while _inputs(client) == 0 and time.monotonic() < deadline:
-                time.sleep(0.5)
-            time.sleep(SETTLE_S)
+            start_fuzzing(client, start_code)
         for _ in range(warmup):
             _run(client, "x = 1 + 1")
         fuzzing = start_code is not None
@@ -139,10 +159,6 @@ def measure(
             kept = during / after if after else None
             _run(client, "%hypofuzz stop")
         return out, kept
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

@@ -18,17 +18,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from _common import context, print_header, summarize
-from bench_kernel_latency import _inputs, _run
-from jupyter_client.manager import start_new_kernel
+from bench_kernel_latency import _run, example_kernel, start_fuzzing
 
-REPO = Path(__file__).resolve().parent.parent
 WRAP = r"""
 import time as _time, hypofuzz_nb.frames as _frames, hypofuzz_nb.widgets as _widgets
 _HF_SPANS = []
@@ -46,19 +41,9 @@ _widgets.Dashboard._timed = _hf_timed("refresh", _widgets.Dashboard._timed)
 
 
 def one_round(cells: int) -> dict[str, list]:
-    workdir = Path(tempfile.mkdtemp(prefix="hypofuzz-nb-overlap-"))
-    shutil.copytree(
-        REPO / "examples", workdir / "examples", ignore=shutil.ignore_patterns(".hypothesis")
-    )
-    manager, client = start_new_kernel(kernel_name="python3", cwd=str(workdir / "examples"))
-    try:
-        _run(client, "%load_ext hypofuzz_nb")
+    with example_kernel("hypofuzz-nb-overlap-") as client:
         _run(client, WRAP)
-        _run(client, "%hypofuzz tests --max-time 600")
-        deadline = time.monotonic() + 60
-        while _inputs(client) == 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(2.0)
+        start_fuzzing(client, "%hypofuzz tests --max-time 600")
         spans_before = time.monotonic()
         timed = []
         for _ in range(cells):
@@ -77,10 +62,6 @@ def one_round(cells: int) -> dict[str, list]:
         # text/plain is the repr of the JSON string
         spans = [s for s in json.loads(ast.literal_eval(text)) if s[2] > spans_before]
         _run(client, "%hypofuzz stop")
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
-        shutil.rmtree(workdir, ignore_errors=True)
     return {"cells": timed, "spans": spans}
 
 
