@@ -158,3 +158,86 @@ def test_give_way_waits_for_the_cell_on_a_background_thread_only():
         sys.__dict__.pop("hfnb_give_way", None)
     assert waited["main"] == 0.0
     assert waited["background"] >= 0.3 - 0.05  # the cell's remaining sleep, at least
+
+
+def _run_cell_with(shell: InteractiveShell, name: str, value: object, code: str) -> dict:
+    """Run ``code`` as a cell with ``value`` reachable as ``sys.__dict__[name]``; return
+    the shell's namespace."""
+    sys.__dict__[name] = value
+    try:
+        shell.run_cell(textwrap.dedent(code)).raise_error()
+    finally:
+        sys.__dict__.pop(name, None)
+    return shell.user_ns
+
+
+def _database_of_two_tests(tmp_path):
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from hypofuzz_nb.store import Store
+
+    db = DirectoryBasedExampleDatabase(tmp_path / "db")
+    for key in (b"a" * 48, b"b" * 48):
+        Store(db).register_test(key)
+    return db
+
+
+def test_load_on_a_background_thread_waits_for_the_running_cell(tmp_path):
+    # A dashboard's reload steps aside between tests while a cell runs: the reload
+    # started in the cell finishes only after the cell, although it needs milliseconds.
+    shell = InteractiveShell.instance()
+    assert cell_gate.gate() is not None
+    db = _database_of_two_tests(tmp_path)
+    # Imported and run once before the cell: a first import of pandas can outlast the
+    # cell's grace, after which background work runs beside the cell by design.
+    assert len(hypofuzz_nb.load(db).tests) == 2
+    ns = _run_cell_with(
+        shell,
+        "hfnb_load_db",
+        db,
+        """
+        import sys, threading, time
+        from hypofuzz_nb import load
+        _done = {}
+        def _reload():
+            _done["tests"] = len(load(sys.__dict__["hfnb_load_db"]).tests)
+            _done["at"] = time.monotonic()
+        _thread = threading.Thread(target=_reload)
+        _thread.start()
+        _main_tests = len(load(sys.__dict__["hfnb_load_db"]).tests)  # the cell's own: at once
+        time.sleep(0.3)
+        _cell_end = time.monotonic()
+        """,
+    )
+    ns["_thread"].join(10)
+    assert ns["_main_tests"] == 2 and ns["_done"]["tests"] == 2
+    assert ns["_done"]["at"] >= ns["_cell_end"]
+
+
+def test_the_change_watcher_polls_after_the_running_cell(tmp_path):
+    from hypofuzz_nb.watch import DatabaseWatcher
+
+    shell = InteractiveShell.instance()
+    assert cell_gate.gate() is not None
+    db = _database_of_two_tests(tmp_path)
+    seen: list[float] = []
+    watcher = DatabaseWatcher(db, lambda _keys: seen.append(time.monotonic()), poll_interval=0.05)
+    assert watcher.mode == "poll"
+    with watcher:
+        ns = _run_cell_with(
+            shell,
+            "hfnb_watch_db",
+            db,
+            """
+            import sys, time
+            from hypofuzz_nb.store import Store
+            Store(sys.__dict__["hfnb_watch_db"]).register_test(b"c" * 48)
+            time.sleep(0.5)  # ten poll intervals
+            _cell_end = time.monotonic()
+            """,
+        )
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the watcher, not an assertion
+    assert seen, "the change was never reported"
+    assert seen[0] >= ns["_cell_end"]
